@@ -1,0 +1,42 @@
+"""interpchan: fast, safe channels between Python interpreters (own-GIL sub-interpreters, threads).
+
+Channels live in Rust, outside every interpreter. Sending turns an item into Rust-owned data;
+receiving builds fresh objects in the receiving interpreter. ``Buffer`` memory moves with no
+copy, and the sender can no longer reach it.
+
+>>> import interpchan
+>>> tx, rx = interpchan.channel()
+>>> tx.send({"answer": 42})
+>>> rx.recv()
+{'answer': 42}
+"""
+
+from ._interpchan import (
+    Buffer,
+    ChannelClosed,
+    ChannelError,
+    Empty,
+    Full,
+    Receiver,
+    Sender,
+    channel,
+    select,
+)
+from ._spawn import Worker, WorkerError, spawn
+
+__all__ = [
+    "Buffer",
+    "ChannelClosed",
+    "ChannelError",
+    "Empty",
+    "Full",
+    "Receiver",
+    "Sender",
+    "Worker",
+    "WorkerError",
+    "channel",
+    "select",
+    "spawn",
+]
+
+__version__ = "0.1.0"

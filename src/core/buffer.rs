@@ -1,0 +1,154 @@
+//! Rust-owned byte buffers and their memory layout: what a `Buffer` owns and what moves through a channel.
+
+use std::ffi::{CStr, CString};
+
+/// How the bytes of a buffer are read: struct-module format, item size and shape (C order).
+///
+/// ```
+/// use interpchan::core::Layout;
+/// let layout = Layout::bytes(16);
+/// assert_eq!((layout.itemsize, &*layout.shape), (1, &[16usize][..]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub format: CString,
+    pub itemsize: usize,
+    pub shape: Box<[usize]>,
+}
+
+impl Layout {
+    /// Plain unsigned bytes (format `"B"`), one dimension.
+    pub fn bytes(len: usize) -> Self {
+        Layout {
+            format: c"B".to_owned(),
+            itemsize: 1,
+            shape: vec![len].into(),
+        }
+    }
+
+    /// A layout with the given format, item size and shape; `None` unless the shape's item
+    /// count times the item size is exactly `len` bytes (and the item size is not zero).
+    ///
+    /// ```
+    /// use interpchan::core::Layout;
+    /// assert!(Layout::new(c"d", 8, &[2, 3], 48).is_some());
+    /// assert!(Layout::new(c"d", 8, &[2, 3], 40).is_none());
+    /// ```
+    pub fn new(format: &CStr, itemsize: usize, shape: &[usize], len: usize) -> Option<Self> {
+        let items = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))?;
+        (itemsize > 0 && items.checked_mul(itemsize)? == len).then(|| Layout {
+            format: format.to_owned(),
+            itemsize,
+            shape: shape.into(),
+        })
+    }
+
+    /// Byte strides of a C-contiguous array of this shape.
+    pub fn c_strides(&self) -> Vec<usize> {
+        let mut strides = vec![0; self.shape.len()];
+        let mut step = self.itemsize;
+        for (stride, &dim) in strides.iter_mut().zip(self.shape.iter()).rev() {
+            *stride = step;
+            step = step.saturating_mul(dim);
+        }
+        strides
+    }
+}
+
+/// Bytes in flight, with their layout. `moved` says they were taken out of a `Buffer` object
+/// (and go back to it if the send fails), rather than copied from some other object.
+#[derive(Debug)]
+pub struct BufferData {
+    pub bytes: Box<[u8]>,
+    pub layout: Layout,
+    pub moved: bool,
+}
+
+impl BufferData {
+    /// Copied bytes of format `"B"`.
+    pub fn bytes(bytes: Box<[u8]>) -> Self {
+        let layout = Layout::bytes(bytes.len());
+        BufferData {
+            bytes,
+            layout,
+            moved: false,
+        }
+    }
+
+    /// Bytes moved out of a `Buffer` object, format `"B"`.
+    pub fn moved(bytes: Box<[u8]>) -> Self {
+        BufferData {
+            moved: true,
+            ..Self::bytes(bytes)
+        }
+    }
+
+    /// Takes the bytes and layout out, leaving an empty moved placeholder behind.
+    ///
+    /// ```
+    /// use interpchan::core::BufferData;
+    /// let mut data = BufferData::moved(vec![7u8; 3].into());
+    /// assert_eq!(data.take().bytes.len(), 3);
+    /// assert!(data.bytes.is_empty() && data.moved);
+    /// ```
+    pub fn take(&mut self) -> BufferData {
+        std::mem::replace(self, BufferData::moved(Box::default()))
+    }
+}
+
+/// Allocates `len` zeroed bytes, or `None` if the allocator cannot provide them (never aborts).
+///
+/// Large allocations come straight from the kernel as untouched zero pages, so this is O(1) in
+/// practice whatever the size.
+///
+/// ```
+/// let b = interpchan::core::buffer::try_zeroed(1 << 20).unwrap();
+/// assert!(b.len() == 1 << 20 && b.iter().all(|&x| x == 0));
+/// assert!(interpchan::core::buffer::try_zeroed(usize::MAX).is_none());
+/// ```
+#[allow(unsafe_code)]
+pub fn try_zeroed(len: usize) -> Option<Box<[u8]>> {
+    if len == 0 {
+        return Some(Box::default());
+    }
+    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
+    // SAFETY: `layout` has a non-zero size (len > 0), as `alloc_zeroed` requires.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        return None;
+    }
+    let slice = std::ptr::slice_from_raw_parts_mut(ptr, len);
+    // SAFETY: `ptr` is a live allocation of exactly `Layout::array::<u8>(len)` made by the global
+    // allocator, fully initialised (zeroed) and owned by nobody else: that is precisely what
+    // `Box<[u8]>` of length `len` owns and later frees with the same layout.
+    Some(unsafe { Box::from_raw(slice) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_strides_of_a_3d_array() {
+        let layout = Layout::new(c"i", 4, &[2, 3, 5], 120).unwrap();
+        assert_eq!(layout.c_strides(), vec![60, 20, 4]);
+    }
+
+    #[test]
+    fn zero_dimensional_layout_holds_one_item() {
+        assert!(Layout::new(c"d", 8, &[], 8).is_some());
+        assert!(Layout::new(c"d", 8, &[], 16).is_none());
+    }
+
+    #[test]
+    fn overflowing_shape_is_refused() {
+        assert!(Layout::new(c"B", 1, &[usize::MAX, 2], 0).is_none());
+    }
+
+    #[test]
+    fn zero_length_alloc() {
+        assert_eq!(try_zeroed(0).unwrap().len(), 0);
+    }
+}

@@ -1,0 +1,114 @@
+//! Channel ends: the process-wide halves of one crossbeam channel, shared by every handle to them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel as cb;
+
+use super::item::Item;
+use super::registry;
+
+/// What both ends of a channel know about it.
+#[derive(Debug)]
+pub struct ChannelInfo {
+    /// Process-unique id, as shown in `repr()` and used by references.
+    pub id: u64,
+    /// Unguessable secret that a reference must carry to reach this channel.
+    pub token: u128,
+    /// `None` for unbounded; `Some(0)` for a rendezvous channel.
+    pub capacity: Option<usize>,
+    senders_gone: AtomicBool,
+    receivers_gone: AtomicBool,
+}
+
+impl ChannelInfo {
+    /// True once no sending end remains anywhere (no handle, no handle in flight).
+    pub fn senders_gone(&self) -> bool {
+        self.senders_gone.load(Ordering::Acquire)
+    }
+
+    /// True once no receiving end remains anywhere.
+    pub fn receivers_gone(&self) -> bool {
+        self.receivers_gone.load(Ordering::Acquire)
+    }
+}
+
+/// The sending end: alive while any Sender handle, or any Sender item in flight, holds it.
+#[derive(Debug)]
+pub struct SendEnd {
+    pub(crate) tx: cb::Sender<Item>,
+    pub info: Arc<ChannelInfo>,
+}
+
+/// The receiving end: alive while any Receiver handle, or any Receiver item in flight, holds it.
+#[derive(Debug)]
+pub struct RecvEnd {
+    pub(crate) rx: cb::Receiver<Item>,
+    pub info: Arc<ChannelInfo>,
+}
+
+impl SendEnd {
+    /// Items waiting in the channel now.
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+}
+
+impl RecvEnd {
+    /// Items waiting in the channel now.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+}
+
+impl Drop for SendEnd {
+    fn drop(&mut self) {
+        self.info.senders_gone.store(true, Ordering::Release);
+        registry::end_dropped(self.info.id);
+    }
+}
+
+impl Drop for RecvEnd {
+    fn drop(&mut self) {
+        self.info.receivers_gone.store(true, Ordering::Release);
+        registry::end_dropped(self.info.id);
+    }
+}
+
+/// Makes a channel (unbounded for `None`) and registers it so that references can reach it.
+///
+/// ```
+/// use interpchan::core::channel;
+/// let (tx, rx) = channel(None);
+/// assert_eq!(tx.info.id, rx.info.id);
+/// drop(tx);
+/// assert!(rx.info.senders_gone());
+/// ```
+pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
+    let (tx, rx) = match capacity {
+        None => cb::unbounded(),
+        Some(cap) => cb::bounded(cap),
+    };
+    let info = Arc::new(ChannelInfo {
+        id: registry::next_id(),
+        token: registry::new_token(),
+        capacity,
+        senders_gone: AtomicBool::new(false),
+        receivers_gone: AtomicBool::new(false),
+    });
+    let send = Arc::new(SendEnd {
+        tx,
+        info: info.clone(),
+    });
+    let recv = Arc::new(RecvEnd { rx, info });
+    registry::insert(&send, &recv);
+    (send, recv)
+}

@@ -1,0 +1,365 @@
+//! Handles: one holder's view of a channel end, closable on its own; closing wakes its blocked calls.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crossbeam_channel as cb;
+
+use super::channel::{ChannelInfo, RecvEnd, SendEnd};
+use super::item::Item;
+
+/// Why an operation on a handle did not complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// This handle was closed.
+    Closed,
+    /// The other side of the channel is gone (and, for receiving, nothing is left to take).
+    Disconnected,
+    /// A non-blocking call found the channel full (send) or empty (recv).
+    WouldBlock,
+    /// The deadline passed first.
+    Timeout,
+}
+
+/// A failed send: why, and the item, handed back untouched.
+#[derive(Debug)]
+pub struct SendFailure {
+    pub kind: Failure,
+    pub item: Item,
+}
+
+/// A failed receive.
+pub type RecvFailure = Failure;
+
+/// Never sent: a handle's close signal is its sender being dropped.
+enum Never {}
+
+struct Open<E> {
+    end: Arc<E>,
+    _close: cb::Sender<Never>,
+}
+
+/// The ends a handle can hold.
+pub trait End {
+    fn info(&self) -> &Arc<ChannelInfo>;
+    /// Items waiting in the channel now.
+    fn waiting(&self) -> usize;
+}
+
+impl End for SendEnd {
+    fn info(&self) -> &Arc<ChannelInfo> {
+        &self.info
+    }
+    fn waiting(&self) -> usize {
+        self.len()
+    }
+}
+
+impl End for RecvEnd {
+    fn info(&self) -> &Arc<ChannelInfo> {
+        &self.info
+    }
+    fn waiting(&self) -> usize {
+        self.len()
+    }
+}
+
+/// One handle on a channel end. Closing it releases its share of the end at once (so the other
+/// side sees the channel close once every handle is gone) and wakes every call blocked on it.
+///
+/// ```
+/// use interpchan::core::{channel, Failure, Handle};
+/// let (tx, rx) = channel(None);
+/// let (tx, rx) = (Handle::new(tx), Handle::new(rx));
+/// assert!(tx.close());
+/// assert_eq!(rx.try_recv().unwrap_err(), Failure::Disconnected);
+/// ```
+pub struct Handle<E> {
+    info: Arc<ChannelInfo>,
+    open: Mutex<Option<Open<E>>>,
+    closed_signal: cb::Receiver<Never>,
+}
+
+impl<E: End> Handle<E> {
+    pub fn new(end: Arc<E>) -> Self {
+        let (close, closed_signal) = cb::bounded(0);
+        Handle {
+            info: end.info().clone(),
+            open: Mutex::new(Some(Open { end, _close: close })),
+            closed_signal,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Open<E>>> {
+        // Every update of this state is a single assignment, so it is consistent even if a
+        // panic poisoned the lock.
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn info(&self) -> &Arc<ChannelInfo> {
+        &self.info
+    }
+
+    /// The end this handle holds, unless it is closed.
+    pub fn end(&self) -> Option<Arc<E>> {
+        self.lock().as_ref().map(|open| open.end.clone())
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Closes this handle; true if it was open. Blocked calls on it return `Failure::Closed`.
+    pub fn close(&self) -> bool {
+        let open = self.lock().take();
+        open.is_some()
+    }
+
+    /// Items waiting in the channel now (0 once this handle is closed).
+    pub fn len(&self) -> usize {
+        self.lock().as_ref().map_or(0, |open| open.end.waiting())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Handle<SendEnd> {
+    /// Closed: this handle is closed or no receiving end remains.
+    pub fn is_closed(&self) -> bool {
+        !self.is_open() || self.info.receivers_gone()
+    }
+
+    /// Sends without blocking.
+    pub fn try_send(&self, item: Item) -> Result<(), SendFailure> {
+        let guard = self.lock();
+        let Some(open) = guard.as_ref() else {
+            return Err(SendFailure {
+                kind: Failure::Closed,
+                item,
+            });
+        };
+        open.end.tx.try_send(item).map_err(|err| match err {
+            cb::TrySendError::Full(item) => SendFailure {
+                kind: Failure::WouldBlock,
+                item,
+            },
+            cb::TrySendError::Disconnected(item) => SendFailure {
+                kind: Failure::Disconnected,
+                item,
+            },
+        })
+    }
+
+    /// Sends, blocking until there is room, the deadline passes (`None`: never) or the handle
+    /// is closed.
+    pub fn send_until(&self, item: Item, deadline: Option<Instant>) -> Result<(), SendFailure> {
+        let Some(end) = self.end() else {
+            return Err(SendFailure {
+                kind: Failure::Closed,
+                item,
+            });
+        };
+        let mut sel = cb::Select::new();
+        let send_op = sel.send(&end.tx);
+        sel.recv(&self.closed_signal);
+        let oper = match deadline {
+            None => sel.select(),
+            Some(deadline) => match sel.select_deadline(deadline) {
+                Ok(oper) => oper,
+                Err(_) => {
+                    return Err(SendFailure {
+                        kind: Failure::Timeout,
+                        item,
+                    })
+                }
+            },
+        };
+        if oper.index() == send_op {
+            oper.send(&end.tx, item).map_err(|err| SendFailure {
+                kind: Failure::Disconnected,
+                item: err.into_inner(),
+            })
+        } else {
+            let _ = oper.recv(&self.closed_signal);
+            Err(SendFailure {
+                kind: Failure::Closed,
+                item,
+            })
+        }
+    }
+}
+
+impl Handle<RecvEnd> {
+    /// Closed: this handle is closed, or no sending end remains and nothing is left to take.
+    pub fn is_closed(&self) -> bool {
+        match self.end() {
+            None => true,
+            Some(end) => self.info.senders_gone() && end.is_empty(),
+        }
+    }
+
+    /// Receives without blocking.
+    pub fn try_recv(&self) -> Result<Item, RecvFailure> {
+        let guard = self.lock();
+        let open = guard.as_ref().ok_or(Failure::Closed)?;
+        open.end.rx.try_recv().map_err(|err| match err {
+            cb::TryRecvError::Empty => Failure::WouldBlock,
+            cb::TryRecvError::Disconnected => Failure::Disconnected,
+        })
+    }
+
+    /// Receives, blocking until an item arrives, the channel closes, the deadline passes
+    /// (`None`: never) or this handle is closed.
+    pub fn recv_until(&self, deadline: Option<Instant>) -> Result<Item, RecvFailure> {
+        let end = self.end().ok_or(Failure::Closed)?;
+        let mut sel = cb::Select::new();
+        let recv_op = sel.recv(&end.rx);
+        sel.recv(&self.closed_signal);
+        let oper = match deadline {
+            None => sel.select(),
+            Some(deadline) => sel
+                .select_deadline(deadline)
+                .map_err(|_| Failure::Timeout)?,
+        };
+        if oper.index() == recv_op {
+            oper.recv(&end.rx).map_err(|_| Failure::Disconnected)
+        } else {
+            let _ = oper.recv(&self.closed_signal);
+            Err(Failure::Closed)
+        }
+    }
+
+    /// Adds this handle's two wake-up sources (the channel and the close signal) to `sel`,
+    /// returning the end and the index of its receive operation; `None` if closed.
+    pub(crate) fn register<'a>(&'a self, end: &'a Arc<RecvEnd>, sel: &mut cb::Select<'a>) -> usize {
+        let index = sel.recv(&end.rx);
+        sel.recv(&self.closed_signal);
+        index
+    }
+
+    pub(crate) fn finish_close_signal(&self, oper: cb::SelectedOperation<'_>) {
+        let _ = oper.recv(&self.closed_signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::channel;
+    use std::thread;
+    use std::time::Duration;
+
+    fn pair(cap: Option<usize>) -> (Handle<SendEnd>, Handle<RecvEnd>) {
+        let (tx, rx) = channel(cap);
+        (Handle::new(tx), Handle::new(rx))
+    }
+
+    #[test]
+    fn full_then_timeout_gives_item_back() {
+        let (tx, _rx) = pair(Some(1));
+        tx.try_send(Item::Int(1)).unwrap();
+        let err = tx.try_send(Item::Int(2)).unwrap_err();
+        assert_eq!(err.kind, Failure::WouldBlock);
+        let deadline = Instant::now() + Duration::from_millis(5);
+        let err = tx.send_until(err.item, Some(deadline)).unwrap_err();
+        assert_eq!(err.kind, Failure::Timeout);
+        assert!(matches!(err.item, Item::Int(2)));
+    }
+
+    #[test]
+    fn items_sent_before_close_are_delivered_then_disconnected() {
+        let (tx, rx) = pair(None);
+        tx.try_send(Item::Int(1)).unwrap();
+        tx.close();
+        assert!(!rx.is_closed());
+        assert!(matches!(rx.try_recv(), Ok(Item::Int(1))));
+        assert!(rx.is_closed());
+        assert_eq!(rx.recv_until(None).unwrap_err(), Failure::Disconnected);
+    }
+
+    #[test]
+    fn close_wakes_a_blocked_receiver() {
+        let (_tx, rx) = pair(None);
+        let rx = Arc::new(rx);
+        let waiter = {
+            let rx = rx.clone();
+            thread::spawn(move || rx.recv_until(None))
+        };
+        // Whether the waiter is already blocked or not, closing makes its recv fail promptly.
+        rx.close();
+        assert_eq!(waiter.join().unwrap().unwrap_err(), Failure::Closed);
+    }
+
+    #[test]
+    fn close_wakes_a_blocked_sender_and_returns_the_item() {
+        let (tx, _rx) = pair(Some(0));
+        let tx = Arc::new(tx);
+        let waiter = {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send_until(Item::Int(9), None))
+        };
+        tx.close();
+        let err = waiter.join().unwrap().unwrap_err();
+        assert_eq!(err.kind, Failure::Closed);
+        assert!(matches!(err.item, Item::Int(9)));
+    }
+
+    #[test]
+    fn sender_sees_receivers_gone() {
+        let (tx, rx) = pair(None);
+        assert!(!tx.is_closed());
+        drop(rx);
+        assert!(tx.is_closed());
+        let err = tx.try_send(Item::None).unwrap_err();
+        assert_eq!(err.kind, Failure::Disconnected);
+    }
+
+    #[test]
+    fn rendezvous_hands_over_directly() {
+        let (tx, rx) = pair(Some(0));
+        let receiver =
+            thread::spawn(move || rx.recv_until(None).map(|i| matches!(i, Item::Int(5))));
+        tx.send_until(Item::Int(5), None).unwrap();
+        assert_eq!(receiver.join().unwrap(), Ok(true));
+    }
+
+    #[test]
+    fn many_producers_many_consumers_exactly_once() {
+        let (tx, rx) = channel(Some(16));
+        let producers: Vec<_> = (0..4)
+            .map(|p| {
+                let tx = Handle::new(tx.clone());
+                thread::spawn(move || {
+                    for i in 0..1000 {
+                        tx.send_until(Item::Int(p * 1000 + i), None).unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let rx = Handle::new(rx.clone());
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while let Ok(Item::Int(v)) = rx.recv_until(None) {
+                        got.push(v);
+                    }
+                    got
+                })
+            })
+            .collect();
+        drop(rx);
+        for p in producers {
+            p.join().unwrap();
+        }
+        let mut all: Vec<i64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..4000).collect::<Vec<_>>());
+    }
+}

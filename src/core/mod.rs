@@ -1,0 +1,27 @@
+//! The pure-Rust core of interpchan: channels, items, buffers and the process-wide registry. No Python here.
+//!
+//! Everything in this module is plain safe Rust (the one allocation helper in [`buffer`] is the only
+//! `unsafe`, and its comment says why it is sound), so `cargo test` exercises it without an interpreter.
+//!
+//! ```
+//! use interpchan::core::{channel, Handle, Item};
+//!
+//! let (tx, rx) = channel(Some(1));
+//! let (tx, rx) = (Handle::new(tx), Handle::new(rx));
+//! tx.try_send(Item::Int(7)).unwrap();
+//! assert!(matches!(rx.try_recv(), Ok(Item::Int(7))));
+//! ```
+
+pub mod buffer;
+pub mod channel;
+pub mod handle;
+pub mod item;
+pub mod registry;
+pub mod select;
+
+pub use buffer::{BufferData, Layout};
+pub use channel::{channel, ChannelInfo, RecvEnd, SendEnd};
+pub use handle::{Failure, Handle, RecvFailure, SendFailure};
+pub use item::Item;
+pub use registry::{EndRef, LookupError};
+pub use select::{select, try_select, SelectFailure};

@@ -1,0 +1,183 @@
+//! The process-wide registry: lets a reference (a pickled handle) find its channel end again.
+//!
+//! It holds only weak references, so it never keeps a channel open: a reference resolves while
+//! the end it names still has a live handle (or a handle in flight), and never after.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+
+use super::channel::{RecvEnd, SendEnd};
+
+/// A reference to one end of a channel, valid in any interpreter of this process.
+///
+/// ```
+/// use interpchan::core::{channel, EndRef};
+/// let (tx, _rx) = channel(None);
+/// let r = EndRef::of_sender(&tx);
+/// assert!(std::sync::Arc::ptr_eq(&r.sender().unwrap(), &tx));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EndRef {
+    /// Identifies this process: references from another process are told apart.
+    pub process: u64,
+    pub id: u64,
+    pub token: u128,
+}
+
+/// Why a reference did not resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupError {
+    /// The reference was made in another process.
+    OtherProcess,
+    /// No live end matches it: every handle is gone, or the token is wrong.
+    Gone,
+}
+
+struct Entry {
+    token: u128,
+    send: Weak<SendEnd>,
+    recv: Weak<RecvEnd>,
+}
+
+struct Registry {
+    process: u64,
+    next_id: AtomicU64,
+    entries: Mutex<HashMap<u64, Entry>>,
+}
+
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
+    process: random_u128() as u64,
+    next_id: AtomicU64::new(1),
+    entries: Mutex::new(HashMap::new()),
+});
+
+fn entries() -> MutexGuard<'static, HashMap<u64, Entry>> {
+    // A panic while holding this lock cannot leave the map inconsistent (every update is one
+    // insert or remove), so a poisoned lock is still safe to use.
+    REGISTRY
+        .entries
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn random_u128() -> u128 {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+    u128::from_ne_bytes(bytes)
+}
+
+pub(crate) fn next_id() -> u64 {
+    REGISTRY.next_id.fetch_add(1, Ordering::Relaxed)
+}
+
+pub(crate) fn new_token() -> u128 {
+    random_u128()
+}
+
+pub(crate) fn insert(send: &Arc<SendEnd>, recv: &Arc<RecvEnd>) {
+    let entry = Entry {
+        token: send.info.token,
+        send: Arc::downgrade(send),
+        recv: Arc::downgrade(recv),
+    };
+    entries().insert(send.info.id, entry);
+}
+
+/// Called as an end is dropped: forgets the channel once neither end is alive.
+pub(crate) fn end_dropped(id: u64) {
+    let mut map = entries();
+    // Both strong counts are read under the lock that every dropping end also takes after its
+    // count reached zero, so the last of the two ends to drop always sees both at zero.
+    if let Some(entry) = map.get(&id) {
+        if entry.send.strong_count() == 0 && entry.recv.strong_count() == 0 {
+            map.remove(&id);
+        }
+    }
+}
+
+/// Number of channels the registry knows of (for leak checks).
+pub fn live_channels() -> usize {
+    entries().len()
+}
+
+impl EndRef {
+    fn new(id: u64, token: u128) -> Self {
+        EndRef {
+            process: REGISTRY.process,
+            id,
+            token,
+        }
+    }
+
+    pub fn of_sender(end: &SendEnd) -> Self {
+        Self::new(end.info.id, end.info.token)
+    }
+
+    pub fn of_receiver(end: &RecvEnd) -> Self {
+        Self::new(end.info.id, end.info.token)
+    }
+
+    fn entry<T>(&self, get: impl FnOnce(&Entry) -> Option<T>) -> Result<T, LookupError> {
+        if self.process != REGISTRY.process {
+            return Err(LookupError::OtherProcess);
+        }
+        let map = entries();
+        match map.get(&self.id) {
+            Some(entry) if entry.token == self.token => get(entry).ok_or(LookupError::Gone),
+            _ => Err(LookupError::Gone),
+        }
+    }
+
+    /// The sending end this reference names, if it is still alive.
+    pub fn sender(&self) -> Result<Arc<SendEnd>, LookupError> {
+        self.entry(|e| e.send.upgrade())
+    }
+
+    /// The receiving end this reference names, if it is still alive.
+    pub fn receiver(&self) -> Result<Arc<RecvEnd>, LookupError> {
+        self.entry(|e| e.recv.upgrade())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::channel;
+
+    #[test]
+    fn reference_resolves_while_alive_only() {
+        let (tx, rx) = channel(Some(1));
+        let r = EndRef::of_receiver(&rx);
+        assert!(Arc::ptr_eq(&r.receiver().unwrap(), &rx));
+        drop(rx);
+        assert_eq!(r.receiver().unwrap_err(), LookupError::Gone);
+        assert!(EndRef::of_sender(&tx).sender().is_ok());
+    }
+
+    #[test]
+    fn wrong_token_or_process_is_refused() {
+        let (tx, _rx) = channel(None);
+        let good = EndRef::of_sender(&tx);
+        let bad_token = EndRef {
+            token: good.token ^ 1,
+            ..good
+        };
+        assert_eq!(bad_token.sender().unwrap_err(), LookupError::Gone);
+        let other = EndRef {
+            process: good.process ^ 1,
+            ..good
+        };
+        assert_eq!(other.sender().unwrap_err(), LookupError::OtherProcess);
+    }
+
+    #[test]
+    fn registry_forgets_channels_whose_ends_are_gone() {
+        let (tx, rx) = channel(None);
+        let id = tx.info.id;
+        drop(tx);
+        assert!(entries().contains_key(&id));
+        drop(rx);
+        assert!(!entries().contains_key(&id));
+    }
+}

@@ -1,0 +1,411 @@
+//! `interpchan.Buffer`: Rust-owned memory with the buffer protocol, moved (not copied) by `send`.
+
+use std::ffi::{c_int, c_void};
+use std::ptr::{self, NonNull};
+use std::sync::{Mutex, MutexGuard};
+
+use pyo3_ffi::*;
+
+use crate::core::{buffer::try_zeroed, BufferData, Layout};
+
+use super::errors::{buffer_error, memory_error, type_error, value_error};
+use super::ffi::{Owned, PyErrSet, PyResult};
+use super::methods::{getset, method_noargs, END_GETSET, END_METHOD};
+use super::state::State;
+
+/// Bytes owned through a raw pointer rather than a `Box`, so that the pointers handed to
+/// Python views stay valid (no `&mut` to the bytes is ever made while views exist).
+struct RawBytes {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl RawBytes {
+    fn new(bytes: Box<[u8]>) -> RawBytes {
+        let len = bytes.len();
+        // `Box::into_raw` never returns null.
+        let ptr = NonNull::new(Box::into_raw(bytes).cast::<u8>()).expect("Box pointer is null");
+        RawBytes { ptr, len }
+    }
+
+    fn into_box(self) -> Box<[u8]> {
+        let slice = ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
+        std::mem::forget(self);
+        // SAFETY: `slice` is exactly the allocation `Box::into_raw` gave up in `new`, and
+        // `forget` above makes sure it is turned back into a Box only once.
+        unsafe { Box::from_raw(slice) }
+    }
+}
+
+impl Drop for RawBytes {
+    fn drop(&mut self) {
+        let slice = ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
+        // SAFETY: as in `into_box`: we own this allocation and free it once.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
+// SAFETY: `RawBytes` is a uniquely owned heap allocation, like the `Box<[u8]>` it came from.
+unsafe impl Send for RawBytes {}
+
+/// The memory a live (not moved) Buffer owns, with what views need to describe it.
+struct Memory {
+    bytes: RawBytes,
+    layout: Layout,
+    shape: Box<[Py_ssize_t]>,
+    strides: Box<[Py_ssize_t]>,
+}
+
+impl Memory {
+    fn new(data: BufferData) -> Memory {
+        let shape = data.layout.shape.iter().map(|&d| d as Py_ssize_t).collect();
+        let strides = data
+            .layout
+            .c_strides()
+            .into_iter()
+            .map(|s| s as Py_ssize_t)
+            .collect();
+        Memory {
+            bytes: RawBytes::new(data.bytes),
+            layout: data.layout,
+            shape,
+            strides,
+        }
+    }
+
+    fn into_data(self) -> BufferData {
+        BufferData {
+            bytes: self.bytes.into_box(),
+            layout: self.layout,
+            moved: true,
+        }
+    }
+}
+
+struct Inner {
+    /// `None` once moved.
+    memory: Option<Memory>,
+    /// Live views (buffer exports); the memory cannot move while there are any.
+    exports: usize,
+}
+
+#[repr(C)]
+pub struct BufferObject {
+    ob_base: PyObject,
+    inner: Mutex<Inner>,
+}
+
+/// # Safety
+/// `obj` is a live Buffer object; the reference is used while it lives.
+unsafe fn inner<'a>(obj: *mut PyObject) -> MutexGuard<'a, Inner> {
+    // SAFETY: Buffer objects are `BufferObject`s initialised by `new_object`.
+    let inner = unsafe { &(*obj.cast::<BufferObject>()).inner };
+    // Every update is a single assignment, consistent even after a panic.
+    inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const MOVED: &str = "this Buffer was moved: it no longer owns any memory";
+
+/// Makes a Buffer object of type `tp` owning `data`.
+///
+/// # Safety
+/// `tp` is this interpreter's Buffer type.
+pub unsafe fn new_object(tp: *mut PyObject, data: BufferData) -> PyResult<Owned> {
+    let tp = tp.cast::<PyTypeObject>();
+    // SAFETY: `tp` is a live heap type; its tp_alloc slot is always set.
+    let obj = unsafe {
+        let alloc: allocfunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_alloc));
+        Owned::new(alloc(tp, 0))?
+    };
+    let inner = Inner {
+        memory: Some(Memory::new(data)),
+        exports: 0,
+    };
+    // SAFETY: fresh, zeroed object memory of `BufferObject` size; the field is written once
+    // here and dropped in `dealloc`.
+    unsafe {
+        ptr::addr_of_mut!((*obj.as_ptr().cast::<BufferObject>()).inner).write(Mutex::new(inner))
+    };
+    Ok(obj)
+}
+
+/// Checks that a Buffer could be moved now (not moved, no live view).
+///
+/// # Safety
+/// `obj` is a live Buffer object.
+pub unsafe fn check_movable(obj: *mut PyObject) -> PyResult<()> {
+    // SAFETY: per the contract.
+    let inner = unsafe { inner(obj) };
+    match (&inner.memory, inner.exports) {
+        (None, _) => Err(value_error(MOVED)),
+        (Some(_), 0) => Ok(()),
+        (Some(_), n) => Err(buffer_error(&format!(
+            "cannot send a Buffer while {n} view{} of it (memoryview, numpy array, ...) {} alive; \
+             release {} first",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "it" } else { "them" },
+        ))),
+    }
+}
+
+/// Takes the memory out of a Buffer (it becomes moved).
+///
+/// # Safety
+/// `obj` is a live Buffer object.
+pub unsafe fn take(obj: *mut PyObject) -> PyResult<BufferData> {
+    // SAFETY: per the contract.
+    unsafe { check_movable(obj)? };
+    // SAFETY: per the contract; no Python code ran since the check, and we hold the GIL.
+    let memory = unsafe { inner(obj) }.memory.take();
+    Ok(memory.expect("checked above").into_data())
+}
+
+/// Gives memory back to a Buffer after a failed send.
+///
+/// # Safety
+/// `obj` is a live Buffer object that was emptied by `take`.
+pub unsafe fn put_back(obj: *mut PyObject, data: BufferData) {
+    // SAFETY: per the contract.
+    unsafe { inner(obj) }.memory = Some(Memory::new(data));
+}
+
+/// Received memory as a `memoryview` whose `.obj` is a new Buffer owning it.
+///
+/// # Safety
+/// `state` is this interpreter's module state.
+pub unsafe fn received_view(state: &State, data: BufferData) -> PyResult<Owned> {
+    // SAFETY: the state's buffer type is this interpreter's Buffer type.
+    let buffer = unsafe { new_object(state.buffer_type, data)? };
+    // SAFETY: `buffer` is live; the view takes its own reference to it.
+    unsafe { Owned::new(PyMemoryView_FromObject(buffer.as_ptr())) }
+}
+
+unsafe extern "C" fn tp_new(
+    tp: *mut PyTypeObject,
+    args: *mut PyObject,
+    kwds: *mut PyObject,
+) -> *mut PyObject {
+    let mut nbytes: *mut PyObject = ptr::null_mut();
+    let mut kwlist = [c"nbytes".as_ptr(), ptr::null()];
+    // SAFETY: attached; the format "O:Buffer" stores one borrowed object in `nbytes`.
+    let ok = unsafe {
+        PyArg_ParseTupleAndKeywords(
+            args,
+            kwds,
+            c"O:Buffer".as_ptr(),
+            kwlist.as_mut_ptr().cast(),
+            &mut nbytes,
+        )
+    };
+    if ok == 0 {
+        return ptr::null_mut();
+    }
+    // SAFETY: `nbytes` is a live borrowed argument; `tp` is our Buffer type (final).
+    match unsafe { create(tp.cast(), nbytes) } {
+        Ok(obj) => obj.into_ptr(),
+        Err(PyErrSet) => ptr::null_mut(),
+    }
+}
+
+unsafe fn create(tp: *mut PyObject, nbytes: *mut PyObject) -> PyResult<Owned> {
+    // SAFETY: `nbytes` is live; PyNumber_Index raises TypeError for non-integers.
+    let index = unsafe { Owned::new(PyNumber_Index(nbytes))? };
+    // SAFETY: `index` is a live int; overflow raises OverflowError.
+    let n = unsafe { PyLong_AsSsize_t(index.as_ptr()) };
+    // SAFETY: attached.
+    if n == -1 && unsafe { !PyErr_Occurred().is_null() } {
+        return Err(PyErrSet);
+    }
+    if n < 0 {
+        return Err(value_error("Buffer size must be non-negative"));
+    }
+    let bytes = try_zeroed(n as usize).ok_or_else(memory_error)?;
+    // SAFETY: `tp` is the Buffer type.
+    unsafe { new_object(tp, BufferData::bytes(bytes)) }
+}
+
+unsafe extern "C" fn dealloc(obj: *mut PyObject) {
+    // SAFETY: called once by the interpreter when the last reference goes; views hold
+    // references, so none is alive. We drop our Rust field, free the object with the type's
+    // tp_free and release the reference instances of heap types hold on their type.
+    unsafe {
+        let tp = Py_TYPE(obj);
+        ptr::drop_in_place(ptr::addr_of_mut!((*obj.cast::<BufferObject>()).inner));
+        let free: freefunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_free));
+        free(obj.cast());
+        Py_DECREF(tp.cast());
+    }
+}
+
+unsafe extern "C" fn getbuffer(obj: *mut PyObject, view: *mut Py_buffer, flags: c_int) -> c_int {
+    // SAFETY: the interpreter calls this with our object and a writable view.
+    let mut inner = unsafe { inner(obj) };
+    let Some(memory) = inner.memory.as_ref() else {
+        value_error(MOVED);
+        return -1;
+    };
+    let ndim = memory.layout.shape.len();
+    if flags & PyBUF_F_CONTIGUOUS == PyBUF_F_CONTIGUOUS
+        && memory.shape.iter().filter(|&&d| d > 1).count() > 1
+    {
+        buffer_error("Buffer memory is C-contiguous, not Fortran-contiguous");
+        return -1;
+    }
+    let plain = flags & PyBUF_ND != PyBUF_ND;
+    // SAFETY: `view` is writable. Every pointer we store (bytes, format, shape, strides) lives in
+    // `memory`, which cannot move or be freed while `exports` > 0, and the view holds a strong
+    // reference to `obj` (released by PyBuffer_Release, which calls `releasebuffer`).
+    unsafe {
+        let v = &mut *view;
+        v.buf = memory.bytes.ptr.as_ptr().cast::<c_void>();
+        v.obj = Py_NewRef(obj);
+        v.len = memory.bytes.len as Py_ssize_t;
+        v.readonly = 0;
+        v.suboffsets = ptr::null_mut();
+        v.internal = ptr::null_mut();
+        if plain {
+            // Asked for plain bytes: present the memory as unsigned bytes.
+            v.itemsize = 1;
+            v.ndim = 1;
+            v.format = if flags & PyBUF_FORMAT != 0 {
+                c"B".as_ptr().cast_mut()
+            } else {
+                ptr::null_mut()
+            };
+            v.shape = ptr::null_mut();
+            v.strides = ptr::null_mut();
+        } else {
+            v.itemsize = memory.layout.itemsize as Py_ssize_t;
+            v.ndim = ndim as c_int;
+            v.format = if flags & PyBUF_FORMAT != 0 {
+                memory.layout.format.as_ptr().cast_mut()
+            } else {
+                ptr::null_mut()
+            };
+            v.shape = memory.shape.as_ptr().cast_mut();
+            v.strides = if flags & PyBUF_STRIDES == PyBUF_STRIDES {
+                memory.strides.as_ptr().cast_mut()
+            } else {
+                ptr::null_mut()
+            };
+        }
+    }
+    inner.exports += 1;
+    0
+}
+
+unsafe extern "C" fn releasebuffer(obj: *mut PyObject, _view: *mut Py_buffer) {
+    // SAFETY: called for a view `getbuffer` filled, with our object.
+    let mut inner = unsafe { inner(obj) };
+    inner.exports = inner.exports.saturating_sub(1);
+}
+
+unsafe extern "C" fn length(obj: *mut PyObject) -> Py_ssize_t {
+    // SAFETY: called with our object.
+    let inner = unsafe { inner(obj) };
+    inner
+        .memory
+        .as_ref()
+        .map_or(0, |m| m.bytes.len as Py_ssize_t)
+}
+
+unsafe extern "C" fn get_moved(obj: *mut PyObject, _closure: *mut c_void) -> *mut PyObject {
+    // SAFETY: called with our object.
+    let moved = unsafe { inner(obj) }.memory.is_none();
+    // SAFETY: attached.
+    unsafe { PyBool_FromLong(moved as _) }
+}
+
+unsafe extern "C" fn repr(obj: *mut PyObject) -> *mut PyObject {
+    // SAFETY: called with our object.
+    let text = match unsafe { inner(obj) }.memory.as_ref() {
+        None => "<interpchan.Buffer moved>".to_owned(),
+        Some(m) => format!(
+            "<interpchan.Buffer {} bytes format={:?} shape={:?}>",
+            m.bytes.len,
+            m.layout.format.to_string_lossy(),
+            m.layout.shape
+        ),
+    };
+    // SAFETY: attached; `text` is valid UTF-8.
+    unsafe { PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as Py_ssize_t) }
+}
+
+unsafe extern "C" fn reduce(_obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    type_error("a Buffer cannot be pickled or copied: send it through a channel to move it");
+    ptr::null_mut()
+}
+
+static mut METHODS: [PyMethodDef; 2] = [
+    method_noargs(
+        c"__reduce__",
+        reduce,
+        c"Refuses: a Buffer moves through channels, it is never pickled.",
+    ),
+    END_METHOD,
+];
+
+static mut GETSET: [PyGetSetDef; 2] = [
+    getset(
+        c"moved",
+        get_moved,
+        c"True once the Buffer was sent: it no longer owns any memory.",
+    ),
+    END_GETSET,
+];
+
+static mut SLOTS: [PyType_Slot; 10] = [
+    PyType_Slot {
+        slot: Py_tp_new,
+        pfunc: tp_new as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_dealloc,
+        pfunc: dealloc as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_repr,
+        pfunc: repr as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_bf_getbuffer,
+        pfunc: getbuffer as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_bf_releasebuffer,
+        pfunc: releasebuffer as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_mp_length,
+        pfunc: length as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_methods,
+        pfunc: (&raw mut METHODS).cast(),
+    },
+    PyType_Slot {
+        slot: Py_tp_getset,
+        pfunc: (&raw mut GETSET).cast(),
+    },
+    PyType_Slot {
+        slot: Py_tp_doc,
+        pfunc: c"Buffer(nbytes)\n--\n\nZero-filled, writable memory owned by Rust, with the buffer \
+protocol (format 'B').\n\nSending a Buffer moves it: the receiver gets a memoryview over the same \
+memory with no copy, and this Buffer becomes empty (moved=True, len 0). Sending while a view of \
+it is alive raises BufferError."
+            .as_ptr() as *mut c_void,
+    },
+    PyType_Slot {
+        slot: 0,
+        pfunc: ptr::null_mut(),
+    },
+];
+
+pub static mut SPEC: PyType_Spec = PyType_Spec {
+    name: c"interpchan.Buffer".as_ptr(),
+    basicsize: std::mem::size_of::<BufferObject>() as c_int,
+    itemsize: 0,
+    flags: (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE) as _,
+    slots: (&raw mut SLOTS).cast(),
+};

@@ -1,0 +1,351 @@
+//! What `Sender` and `Receiver` share: the handle object, clone/close/pickle, and attributes.
+
+use std::ffi::{c_int, c_void};
+use std::ptr;
+use std::sync::Arc;
+
+use pyo3_ffi::*;
+
+use crate::core::handle::End;
+use crate::core::{EndRef, Handle, LookupError, RecvEnd, SendEnd};
+
+use super::args::no_args;
+use super::errors::{raise, raise_from, value_error};
+use super::ffi::{Owned, PyResult};
+use super::methods::{boolean, none, ret};
+use super::state::State;
+
+/// A `Sender` or `Receiver` object: one interpreter's handle on a channel end.
+#[repr(C)]
+pub struct HandleObject<E> {
+    ob_base: PyObject,
+    handle: Handle<E>,
+}
+
+/// What differs between the two kinds of handle.
+pub trait Kind: End + Send + Sync + Sized + 'static {
+    const NAME: &'static str;
+    /// First byte of a pickled reference.
+    const CODE: u8;
+    fn type_of(state: &State) -> *mut PyObject;
+    fn reference(end: &Self) -> EndRef;
+    fn lookup(reference: &EndRef) -> Result<Arc<Self>, LookupError>;
+    fn is_closed(handle: &Handle<Self>) -> bool;
+}
+
+impl Kind for SendEnd {
+    const NAME: &'static str = "Sender";
+    const CODE: u8 = b'S';
+    fn type_of(state: &State) -> *mut PyObject {
+        state.sender_type
+    }
+    fn reference(end: &Self) -> EndRef {
+        EndRef::of_sender(end)
+    }
+    fn lookup(reference: &EndRef) -> Result<Arc<Self>, LookupError> {
+        reference.sender()
+    }
+    fn is_closed(handle: &Handle<Self>) -> bool {
+        handle.is_closed()
+    }
+}
+
+impl Kind for RecvEnd {
+    const NAME: &'static str = "Receiver";
+    const CODE: u8 = b'R';
+    fn type_of(state: &State) -> *mut PyObject {
+        state.receiver_type
+    }
+    fn reference(end: &Self) -> EndRef {
+        EndRef::of_receiver(end)
+    }
+    fn lookup(reference: &EndRef) -> Result<Arc<Self>, LookupError> {
+        reference.receiver()
+    }
+    fn is_closed(handle: &Handle<Self>) -> bool {
+        handle.is_closed()
+    }
+}
+
+/// The handle inside a handle object.
+///
+/// # Safety
+/// `obj` is a live handle object of kind `E`; the reference is used while it lives.
+pub unsafe fn handle<'a, E>(obj: *mut PyObject) -> &'a Handle<E> {
+    // SAFETY: per the contract, `obj` is a `HandleObject<E>` initialised by `new_handle`.
+    unsafe { &(*obj.cast::<HandleObject<E>>()).handle }
+}
+
+/// A new handle object of this interpreter on `end`.
+///
+/// # Safety
+/// `state` is this interpreter's module state.
+pub unsafe fn new_handle<E: Kind>(state: &State, end: Arc<E>) -> PyResult<Owned> {
+    let tp = E::type_of(state).cast::<PyTypeObject>();
+    // SAFETY: `tp` is a live heap type of ours; its tp_alloc slot is always set, and the
+    // fresh object's field is written once here and dropped in `dealloc`.
+    unsafe {
+        let alloc: allocfunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_alloc));
+        let obj = Owned::new(alloc(tp, 0))?;
+        ptr::addr_of_mut!((*obj.as_ptr().cast::<HandleObject<E>>()).handle).write(Handle::new(end));
+        Ok(obj)
+    }
+}
+
+pub unsafe fn new_sender(state: &State, end: Arc<SendEnd>) -> PyResult<Owned> {
+    // SAFETY: forwarded contract.
+    unsafe { new_handle(state, end) }
+}
+
+pub unsafe fn new_receiver(state: &State, end: Arc<RecvEnd>) -> PyResult<Owned> {
+    // SAFETY: forwarded contract.
+    unsafe { new_handle(state, end) }
+}
+
+/// The end a handle being sent as an item stands for (`TypeError` if the handle is closed).
+///
+/// # Safety
+/// `obj` is a live handle object of kind `E`.
+unsafe fn sendable<E: Kind>(state: &State, obj: *mut PyObject) -> PyResult<Arc<E>> {
+    // SAFETY: per the contract.
+    match unsafe { handle::<E>(obj) }.end() {
+        Some(end) => Ok(end),
+        // SAFETY: the state's exception classes are live.
+        None => Err(unsafe {
+            raise(state.channel_closed, &format!("this {} is closed", E::NAME));
+            raise_from(
+                PyExc_TypeError,
+                &format!("cannot send a closed {}", E::NAME),
+            )
+        }),
+    }
+}
+
+pub unsafe fn sendable_sender(state: &State, obj: *mut PyObject) -> PyResult<Arc<SendEnd>> {
+    // SAFETY: forwarded contract.
+    unsafe { sendable(state, obj) }
+}
+
+pub unsafe fn sendable_receiver(state: &State, obj: *mut PyObject) -> PyResult<Arc<RecvEnd>> {
+    // SAFETY: forwarded contract.
+    unsafe { sendable(state, obj) }
+}
+
+pub unsafe extern "C" fn dealloc<E>(obj: *mut PyObject) {
+    // SAFETY: called once by the interpreter when the last reference goes. Dropping the handle
+    // releases its share of the channel end (pure Rust); then the object is freed with the
+    // type's tp_free, and the reference instances of heap types hold on their type released.
+    unsafe {
+        let tp = Py_TYPE(obj);
+        ptr::drop_in_place(ptr::addr_of_mut!((*obj.cast::<HandleObject<E>>()).handle));
+        let free: freefunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_free));
+        free(obj.cast());
+        Py_DECREF(tp.cast());
+    }
+}
+
+pub unsafe extern "C" fn clone<E: Kind>(
+    slf: *mut PyObject,
+    cls: *mut PyTypeObject,
+    _args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object with its defining class.
+    ret(unsafe {
+        (|| {
+            let state = State::of_type(cls)?;
+            no_args("clone", nargs, kwnames)?;
+            match handle::<E>(slf).end() {
+                Some(end) => new_handle(state, end),
+                None => Err(raise(
+                    state.channel_closed,
+                    &format!("cannot clone a closed {}", E::NAME),
+                )),
+            }
+        })()
+    })
+}
+
+pub unsafe extern "C" fn close<E: Kind>(
+    slf: *mut PyObject,
+    _cls: *mut PyTypeObject,
+    _args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object.
+    ret(unsafe {
+        no_args("close", nargs, kwnames).and_then(|()| {
+            handle::<E>(slf).close();
+            none()
+        })
+    })
+}
+
+pub unsafe extern "C" fn enter(
+    slf: *mut PyObject,
+    _cls: *mut PyTypeObject,
+    _args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object, which is live.
+    ret(unsafe { no_args("__enter__", nargs, kwnames).map(|()| Owned::borrowed(slf)) })
+}
+
+pub unsafe extern "C" fn exit<E: Kind>(
+    slf: *mut PyObject,
+    _cls: *mut PyTypeObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object.
+    unsafe { handle::<E>(slf) }.close();
+    ret(boolean(false))
+}
+
+/// `__reduce__`: a reference that `_restore` resolves in any interpreter of this process while
+/// the end has a live handle.
+pub unsafe extern "C" fn reduce<E: Kind>(
+    slf: *mut PyObject,
+    cls: *mut PyTypeObject,
+    _args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object with its defining class.
+    ret(unsafe {
+        (|| {
+            let state = State::of_type(cls)?;
+            no_args("__reduce__", nargs, kwnames)?;
+            let Some(end) = handle::<E>(slf).end() else {
+                return Err(raise(
+                    state.channel_closed,
+                    &format!("cannot pickle a closed {}", E::NAME),
+                ));
+            };
+            let bytes = encode(E::CODE, &E::reference(&end));
+            let bytes = Owned::new(PyBytes_FromStringAndSize(
+                bytes.as_ptr().cast(),
+                bytes.len() as _,
+            ))?;
+            let args = Owned::new(PyTuple_Pack(1, bytes.as_ptr()))?;
+            Owned::new(PyTuple_Pack(2, state.restore, args.as_ptr()))
+        })()
+    })
+}
+
+const REFERENCE_LEN: usize = 1 + 8 + 8 + 16;
+
+fn encode(code: u8, r: &EndRef) -> [u8; REFERENCE_LEN] {
+    let mut out = [0u8; REFERENCE_LEN];
+    out[0] = code;
+    out[1..9].copy_from_slice(&r.process.to_le_bytes());
+    out[9..17].copy_from_slice(&r.id.to_le_bytes());
+    out[17..].copy_from_slice(&r.token.to_le_bytes());
+    out
+}
+
+fn decode(bytes: &[u8]) -> Option<(u8, EndRef)> {
+    if bytes.len() != REFERENCE_LEN {
+        return None;
+    }
+    Some((
+        bytes[0],
+        EndRef {
+            process: u64::from_le_bytes(bytes[1..9].try_into().ok()?),
+            id: u64::from_le_bytes(bytes[9..17].try_into().ok()?),
+            token: u128::from_le_bytes(bytes[17..].try_into().ok()?),
+        },
+    ))
+}
+
+/// `_restore(reference)`: the handle a pickled reference names, in this interpreter.
+///
+/// # Safety
+/// `state` is this interpreter's module state; `reference` is a live object.
+pub unsafe fn restore(state: &State, reference: *mut PyObject) -> PyResult<Owned> {
+    // SAFETY: `reference` is live; a bytes object's contents live as long as it does.
+    let bytes = unsafe {
+        if PyBytes_Check(reference) == 0 {
+            return Err(value_error("not a channel handle reference"));
+        }
+        std::slice::from_raw_parts(
+            PyBytes_AsString(reference).cast::<u8>(),
+            PyBytes_Size(reference) as usize,
+        )
+    };
+    let found = match decode(bytes) {
+        Some((SendEnd::CODE, r)) => SendEnd::lookup(&r).map(|end| (SendEnd::NAME, Some(end), None)),
+        Some((RecvEnd::CODE, r)) => RecvEnd::lookup(&r).map(|end| (RecvEnd::NAME, None, Some(end))),
+        _ => return Err(value_error("not a channel handle reference")),
+    };
+    // SAFETY: forwarded contract; the state's exception classes are live.
+    unsafe {
+        match found {
+            Ok((_, Some(end), _)) => new_handle(state, end),
+            Ok((_, _, Some(end))) => new_handle(state, end),
+            Ok(_) => unreachable!("one end is always found"),
+            Err(LookupError::OtherProcess) => Err(raise(
+                state.channel_closed,
+                "this pickled channel handle was made in another process: handles are only valid \
+                 within the process that created the channel",
+            )),
+            Err(LookupError::Gone) => Err(raise(
+                state.channel_closed,
+                "the channel end this pickled handle refers to is gone: every handle to it was \
+                 closed or dropped before it was unpickled",
+            )),
+        }
+    }
+}
+
+pub unsafe extern "C" fn get_closed<E: Kind>(
+    slf: *mut PyObject,
+    _closure: *mut c_void,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object.
+    ret(boolean(E::is_closed(unsafe { handle::<E>(slf) })))
+}
+
+pub unsafe extern "C" fn get_capacity<E: Kind>(
+    slf: *mut PyObject,
+    _closure: *mut c_void,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object.
+    match unsafe { handle::<E>(slf) }.info().capacity {
+        None => ret(none()),
+        // SAFETY: attached; returns a new reference or null.
+        Some(cap) => unsafe { PyLong_FromSize_t(cap) },
+    }
+}
+
+pub unsafe extern "C" fn length<E: Kind>(slf: *mut PyObject) -> Py_ssize_t {
+    // SAFETY: called by the interpreter on our handle object.
+    unsafe { handle::<E>(slf) }.len() as Py_ssize_t
+}
+
+pub unsafe extern "C" fn repr<E: Kind>(slf: *mut PyObject) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our handle object.
+    let handle = unsafe { handle::<E>(slf) };
+    let info = handle.info();
+    let capacity = info.capacity.map_or("None".to_owned(), |c| c.to_string());
+    let status = if E::is_closed(handle) {
+        "closed"
+    } else {
+        "open"
+    };
+    let text = format!(
+        "<interpchan.{} channel={} capacity={capacity} {status}>",
+        E::NAME,
+        info.id
+    );
+    // SAFETY: attached; `text` is valid UTF-8.
+    unsafe { PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as _) }
+}
+
+/// Type flags shared by both handle types: final, immutable, not constructible from Python.
+pub const FLAGS: c_int =
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION) as c_int;

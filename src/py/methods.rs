@@ -1,0 +1,86 @@
+//! Builders for the static method and attribute tables of the module and its types.
+
+use std::ffi::CStr;
+use std::ptr;
+
+use pyo3_ffi::*;
+
+use super::ffi::{Owned, PyErrSet, PyResult};
+
+/// A method that finds its module state through its defining class
+/// (`METH_METHOD | METH_FASTCALL | METH_KEYWORDS`).
+pub const fn method(name: &'static CStr, f: PyCMethod, doc: &'static CStr) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: PyMethodDefPointer { PyCMethod: f },
+        ml_flags: METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+/// A method without arguments or state.
+pub const fn method_noargs(name: &'static CStr, f: PyCFunction, doc: &'static CStr) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: PyMethodDefPointer { PyCFunction: f },
+        ml_flags: METH_NOARGS,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+/// A module-level function (its `self` is the module).
+pub const fn function(
+    name: &'static CStr,
+    f: PyCFunctionFastWithKeywords,
+    doc: &'static CStr,
+) -> PyMethodDef {
+    PyMethodDef {
+        ml_name: name.as_ptr(),
+        ml_meth: PyMethodDefPointer {
+            PyCFunctionFastWithKeywords: f,
+        },
+        ml_flags: METH_FASTCALL | METH_KEYWORDS,
+        ml_doc: doc.as_ptr(),
+    }
+}
+
+pub const END_METHOD: PyMethodDef = PyMethodDef::zeroed();
+
+/// A read-only attribute.
+pub const fn getset(name: &'static CStr, get: getter, doc: &'static CStr) -> PyGetSetDef {
+    PyGetSetDef {
+        name: name.as_ptr(),
+        get: Some(get),
+        set: None,
+        doc: doc.as_ptr(),
+        closure: ptr::null_mut(),
+    }
+}
+
+pub const END_GETSET: PyGetSetDef = PyGetSetDef {
+    name: ptr::null(),
+    get: None,
+    set: None,
+    doc: ptr::null(),
+    closure: ptr::null_mut(),
+};
+
+/// Hands a result to Python: the new reference, or null with the exception set.
+pub fn ret(result: PyResult<Owned>) -> *mut PyObject {
+    match result {
+        Ok(obj) => obj.into_ptr(),
+        Err(PyErrSet) => ptr::null_mut(),
+    }
+}
+
+/// A new reference to `None`.
+pub fn none() -> PyResult<Owned> {
+    // SAFETY: None is immortal and always live.
+    Ok(unsafe { Owned::borrowed(Py_None()) })
+}
+
+/// A new reference to `True` or `False`.
+pub fn boolean(value: bool) -> PyResult<Owned> {
+    // SAFETY: attached (binding invariant); returns a new reference.
+    unsafe { Owned::new(PyBool_FromLong(value as _)) }
+}

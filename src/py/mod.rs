@@ -1,0 +1,20 @@
+//! The Python binding (pyo3-ffi): module definition, per-interpreter state, types and conversions.
+//!
+//! Everything here runs on a thread attached to an interpreter (holding its GIL) unless inside
+//! `ffi::allow_threads`; `unsafe` blocks rely on that and say what else makes them sound.
+
+mod args;
+mod blocking;
+mod buffer;
+mod errors;
+mod ffi;
+mod from_item;
+mod functions;
+mod handles;
+mod methods;
+mod receiver;
+mod sender;
+mod state;
+mod to_item;
+
+pub use functions::MODULE_DEF;

@@ -1,0 +1,244 @@
+//! `interpchan.Receiver`: the receiving handle (recv, recv_nowait, iteration, shared methods).
+
+use std::ffi::c_void;
+use std::ptr;
+use std::time::Instant;
+
+use pyo3_ffi::*;
+
+use crate::core::{Failure, Handle, Item, RecvEnd};
+
+use super::args::{self, parse, Param};
+use super::blocking::Waiter;
+use super::errors::{raise, timeout_error};
+use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
+use super::from_item::received;
+use super::handles::{self, handle};
+use super::methods::{getset, method, ret, END_GETSET, END_METHOD};
+use super::state::State;
+
+/// Why `take` returned no item.
+pub enum NoItem {
+    Failed(Failure),
+    Raised,
+}
+
+/// Takes an item off the channel: `wait` is `None` for a non-blocking call, else the deadline
+/// (`Some(None)`: wait forever). The GIL is released while waiting.
+pub fn take(handle: &Handle<RecvEnd>, wait: Option<Option<Instant>>) -> Result<Item, NoItem> {
+    match (handle.try_recv(), wait) {
+        (Ok(item), _) => Ok(item),
+        (Err(Failure::WouldBlock), Some(deadline)) => {
+            let waiter = Waiter::new(deadline);
+            loop {
+                let until = waiter.slice();
+                match allow_threads(|| handle.recv_until(until)) {
+                    Ok(item) => return Ok(item),
+                    Err(Failure::Timeout) => match waiter.again() {
+                        Ok(true) => continue,
+                        Ok(false) => return Err(NoItem::Failed(Failure::Timeout)),
+                        Err(PyErrSet) => return Err(NoItem::Raised),
+                    },
+                    Err(kind) => return Err(NoItem::Failed(kind)),
+                }
+            }
+        }
+        (Err(kind), _) => Err(NoItem::Failed(kind)),
+    }
+}
+
+/// Raises the exception for a failed receive.
+///
+/// # Safety
+/// `state` is this interpreter's module state.
+pub unsafe fn raise_no_item(state: &State, why: NoItem) -> PyErrSet {
+    // SAFETY: the state's exception classes are live.
+    unsafe {
+        match why {
+            NoItem::Raised => PyErrSet,
+            NoItem::Failed(Failure::Closed) => {
+                raise(state.channel_closed, "recv on a closed Receiver")
+            }
+            NoItem::Failed(Failure::Disconnected) => raise(
+                state.channel_closed,
+                "the channel is closed: every Sender is gone and no item is left",
+            ),
+            NoItem::Failed(Failure::WouldBlock) => raise(state.empty, "the channel is empty"),
+            NoItem::Failed(Failure::Timeout) => timeout_error("recv timed out: no item arrived"),
+        }
+    }
+}
+
+/// # Safety
+/// `slf` is a live Receiver; `state` is this interpreter's module state.
+unsafe fn recv_item(
+    state: &State,
+    slf: *mut PyObject,
+    wait: Option<Option<Instant>>,
+) -> PyResult<Owned> {
+    // SAFETY: per the contract.
+    let handle = unsafe { handle::<RecvEnd>(slf) };
+    match take(handle, wait) {
+        // SAFETY: per the contract.
+        Ok(item) => unsafe { received(state, item) },
+        // SAFETY: per the contract.
+        Err(why) => Err(unsafe { raise_no_item(state, why) }),
+    }
+}
+
+unsafe extern "C" fn recv(
+    slf: *mut PyObject,
+    cls: *mut PyTypeObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our Receiver with its defining class and arguments.
+    ret(unsafe {
+        (|| {
+            let state = State::of_type(cls)?;
+            let [timeout] = parse(
+                "recv",
+                args,
+                nargs,
+                kwnames,
+                [Param::new(c"timeout", state.kw_timeout)],
+                0,
+                0,
+            )?;
+            let deadline = args::deadline(timeout)?;
+            recv_item(state, slf, Some(deadline))
+        })()
+    })
+}
+
+unsafe extern "C" fn recv_nowait(
+    slf: *mut PyObject,
+    cls: *mut PyTypeObject,
+    _args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our Receiver with its defining class.
+    ret(unsafe {
+        (|| {
+            let state = State::of_type(cls)?;
+            args::no_args("recv_nowait", nargs, kwnames)?;
+            recv_item(state, slf, None)
+        })()
+    })
+}
+
+/// `__next__`: the next item, blocking; stops (null, no exception) where recv would raise
+/// ChannelClosed.
+unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our Receiver; its type is ours (final) so the
+    // state lookup by type is valid.
+    ret(unsafe {
+        (|| {
+            let state = State::of_type(Py_TYPE(slf))?;
+            match take(handle::<RecvEnd>(slf), Some(None)) {
+                Ok(item) => received(state, item),
+                Err(NoItem::Failed(Failure::Closed | Failure::Disconnected)) => Err(PyErrSet),
+                Err(why) => Err(raise_no_item(state, why)),
+            }
+        })()
+    })
+}
+
+static mut METHODS: [PyMethodDef; 8] = [
+    method(
+        c"recv",
+        recv,
+        c"recv($self, /, timeout=None)\n--\n\nReceive an item, blocking while the channel is empty.\n\n\
+Raises TimeoutError after `timeout` seconds; ChannelClosed once the channel is empty and every \
+Sender is gone, or if this handle is closed.",
+    ),
+    method(
+        c"recv_nowait",
+        recv_nowait,
+        c"recv_nowait($self, /)\n--\n\nReceive without blocking; raises Empty if nothing is waiting.",
+    ),
+    method(c"clone", handles::clone::<RecvEnd>, c"clone($self, /)\n--\n\nA new Receiver on the same channel."),
+    method(
+        c"close",
+        handles::close::<RecvEnd>,
+        c"close($self, /)\n--\n\nClose this handle (idempotent). Calls blocked on it raise ChannelClosed.",
+    ),
+    method(c"__enter__", handles::enter, c"__enter__($self, /)\n--\n\nReturn self."),
+    method(
+        c"__exit__",
+        handles::exit::<RecvEnd>,
+        c"__exit__($self, exc_type, exc_value, traceback, /)\n--\n\nClose this handle.",
+    ),
+    method(
+        c"__reduce__",
+        handles::reduce::<RecvEnd>,
+        c"__reduce__($self, /)\n--\n\nA reference valid in any interpreter of this process.",
+    ),
+    END_METHOD,
+];
+
+static mut GETSET: [PyGetSetDef; 3] = [
+    getset(
+        c"closed",
+        handles::get_closed::<RecvEnd>,
+        c"True if this handle is closed, or every Sender is gone and no item is left.",
+    ),
+    getset(
+        c"capacity",
+        handles::get_capacity::<RecvEnd>,
+        c"The channel's capacity (None: unbounded, 0: rendezvous).",
+    ),
+    END_GETSET,
+];
+
+static mut SLOTS: [PyType_Slot; 9] = [
+    PyType_Slot {
+        slot: Py_tp_dealloc,
+        pfunc: handles::dealloc::<RecvEnd> as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_repr,
+        pfunc: handles::repr::<RecvEnd> as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_mp_length,
+        pfunc: handles::length::<RecvEnd> as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_iter,
+        pfunc: PyObject_SelfIter as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_iternext,
+        pfunc: iternext as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_methods,
+        pfunc: (&raw mut METHODS).cast(),
+    },
+    PyType_Slot {
+        slot: Py_tp_getset,
+        pfunc: (&raw mut GETSET).cast(),
+    },
+    PyType_Slot {
+        slot: Py_tp_doc,
+        pfunc: c"The receiving end of a channel, as held by this interpreter.\n\nMade by \
+interpchan.channel(), clone(), receiving a Receiver or unpickling one. Iterating yields items \
+until the channel is closed and drained. len() is the number of items waiting."
+            .as_ptr() as *mut c_void,
+    },
+    PyType_Slot {
+        slot: 0,
+        pfunc: ptr::null_mut(),
+    },
+];
+
+pub static mut SPEC: PyType_Spec = PyType_Spec {
+    name: c"interpchan.Receiver".as_ptr(),
+    basicsize: std::mem::size_of::<handles::HandleObject<RecvEnd>>() as _,
+    itemsize: 0,
+    flags: handles::FLAGS as _,
+    slots: (&raw mut SLOTS).cast(),
+};

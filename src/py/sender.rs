@@ -1,0 +1,224 @@
+//! `interpchan.Sender`: the sending handle (send, send_nowait, and the shared handle methods).
+
+use std::ffi::c_void;
+use std::ptr;
+
+use pyo3_ffi::*;
+
+use crate::core::{Failure, SendEnd, SendFailure};
+
+use super::args::{self, parse, Param};
+use super::blocking::Waiter;
+use super::errors::{raise, timeout_error};
+use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
+use super::handles::{self, handle};
+use super::methods::{getset, method, none, ret, END_GETSET, END_METHOD};
+use super::state::State;
+use super::to_item::{convert, Outgoing};
+
+unsafe extern "C" fn send(
+    slf: *mut PyObject,
+    cls: *mut PyTypeObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our Sender with its defining class and arguments.
+    ret(unsafe {
+        (|| {
+            let state = State::of_type(cls)?;
+            let params = [
+                Param::new(c"obj", ptr::null_mut()),
+                Param::new(c"timeout", state.kw_timeout),
+            ];
+            let [obj, timeout] = parse("send", args, nargs, kwnames, params, 1, 1)?;
+            let deadline = args::deadline(timeout)?;
+            send_item(state, slf, obj, Some(deadline))
+        })()
+    })
+}
+
+unsafe extern "C" fn send_nowait(
+    slf: *mut PyObject,
+    cls: *mut PyTypeObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our Sender with its defining class and arguments.
+    ret(unsafe {
+        (|| {
+            let state = State::of_type(cls)?;
+            let [obj] = parse(
+                "send_nowait",
+                args,
+                nargs,
+                kwnames,
+                [Param::new(c"obj", ptr::null_mut())],
+                1,
+                1,
+            )?;
+            send_item(state, slf, obj, None)
+        })()
+    })
+}
+
+/// Sends `obj`; `wait` is `None` for a non-blocking send, else the deadline (`Some(None)`:
+/// wait forever). On any failure nothing is enqueued and moved Buffers are given back.
+///
+/// # Safety
+/// `slf` is a live Sender, `obj` a live object, `state` this interpreter's module state.
+unsafe fn send_item(
+    state: &State,
+    slf: *mut PyObject,
+    obj: *mut PyObject,
+    wait: Option<Option<std::time::Instant>>,
+) -> PyResult<Owned> {
+    // SAFETY: per the contract.
+    let handle = unsafe { handle::<SendEnd>(slf) };
+    // SAFETY: per the contract.
+    let (item, moved) = unsafe { convert(state, obj)? }.into_parts();
+    let failure = match handle.try_send(item) {
+        Ok(()) => return none(),
+        Err(failure) => failure,
+    };
+    let (kind, item) = match (failure.kind, wait) {
+        (Failure::WouldBlock, Some(deadline)) => match block(handle, failure.item, deadline) {
+            Ok(()) => return none(),
+            Err((err, item)) => (err, item),
+        },
+        (kind, _) => (Ok(kind), failure.item),
+    };
+    Outgoing::restore(moved, item);
+    let (exc, msg) = match kind {
+        Err(PyErrSet) => return Err(PyErrSet),
+        Ok(Failure::Closed) => (state.channel_closed, "send on a closed Sender"),
+        Ok(Failure::Disconnected) => (
+            state.channel_closed,
+            "no Receiver of this channel remains; the item was not sent",
+        ),
+        Ok(Failure::WouldBlock) => (state.full, "the channel is full"),
+        Ok(Failure::Timeout) => {
+            return Err(timeout_error("send timed out: the channel stayed full"))
+        }
+    };
+    // SAFETY: the state's exception classes are live.
+    Err(unsafe { raise(exc, msg) })
+}
+
+/// Waits, with the GIL released, until the item is sent; on failure hands it back with why
+/// (`Err(PyErrSet)`: a signal handler raised).
+fn block(
+    handle: &crate::core::Handle<SendEnd>,
+    mut item: crate::core::Item,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), (PyResult<Failure>, crate::core::Item)> {
+    let waiter = Waiter::new(deadline);
+    loop {
+        let until = waiter.slice();
+        match allow_threads(|| handle.send_until(item, until)) {
+            Ok(()) => return Ok(()),
+            Err(SendFailure {
+                kind: Failure::Timeout,
+                item: back,
+            }) => {
+                item = back;
+                match waiter.again() {
+                    Ok(true) => continue,
+                    Ok(false) => return Err((Ok(Failure::Timeout), item)),
+                    Err(err) => return Err((Err(err), item)),
+                }
+            }
+            Err(SendFailure { kind, item }) => return Err((Ok(kind), item)),
+        }
+    }
+}
+
+static mut METHODS: [PyMethodDef; 8] = [
+    method(
+        c"send",
+        send,
+        c"send($self, obj, /, timeout=None)\n--\n\nSend obj, blocking while the channel is full.\n\n\
+Raises TimeoutError after `timeout` seconds, ChannelClosed if this handle is closed or no \
+Receiver remains. On any failure nothing is sent and obj (a Buffer too) is left as it was.",
+    ),
+    method(
+        c"send_nowait",
+        send_nowait,
+        c"send_nowait($self, obj, /)\n--\n\nSend obj without blocking; raises Full if the channel is full.",
+    ),
+    method(c"clone", handles::clone::<SendEnd>, c"clone($self, /)\n--\n\nA new Sender on the same channel."),
+    method(
+        c"close",
+        handles::close::<SendEnd>,
+        c"close($self, /)\n--\n\nClose this handle (idempotent). Calls blocked on it raise ChannelClosed.",
+    ),
+    method(c"__enter__", handles::enter, c"__enter__($self, /)\n--\n\nReturn self."),
+    method(
+        c"__exit__",
+        handles::exit::<SendEnd>,
+        c"__exit__($self, exc_type, exc_value, traceback, /)\n--\n\nClose this handle.",
+    ),
+    method(
+        c"__reduce__",
+        handles::reduce::<SendEnd>,
+        c"__reduce__($self, /)\n--\n\nA reference valid in any interpreter of this process.",
+    ),
+    END_METHOD,
+];
+
+static mut GETSET: [PyGetSetDef; 3] = [
+    getset(
+        c"closed",
+        handles::get_closed::<SendEnd>,
+        c"True if this handle is closed or no Receiver of the channel remains.",
+    ),
+    getset(
+        c"capacity",
+        handles::get_capacity::<SendEnd>,
+        c"The channel's capacity (None: unbounded, 0: rendezvous).",
+    ),
+    END_GETSET,
+];
+
+static mut SLOTS: [PyType_Slot; 7] = [
+    PyType_Slot {
+        slot: Py_tp_dealloc,
+        pfunc: handles::dealloc::<SendEnd> as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_repr,
+        pfunc: handles::repr::<SendEnd> as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_mp_length,
+        pfunc: handles::length::<SendEnd> as *mut c_void,
+    },
+    PyType_Slot {
+        slot: Py_tp_methods,
+        pfunc: (&raw mut METHODS).cast(),
+    },
+    PyType_Slot {
+        slot: Py_tp_getset,
+        pfunc: (&raw mut GETSET).cast(),
+    },
+    PyType_Slot {
+        slot: Py_tp_doc,
+        pfunc: c"The sending end of a channel, as held by this interpreter.\n\nMade by \
+interpchan.channel(), clone(), receiving a Sender or unpickling one. len() is the number of items \
+waiting in the channel."
+            .as_ptr() as *mut c_void,
+    },
+    PyType_Slot {
+        slot: 0,
+        pfunc: ptr::null_mut(),
+    },
+];
+
+pub static mut SPEC: PyType_Spec = PyType_Spec {
+    name: c"interpchan.Sender".as_ptr(),
+    basicsize: std::mem::size_of::<handles::HandleObject<SendEnd>>() as _,
+    itemsize: 0,
+    flags: handles::FLAGS as _,
+    slots: (&raw mut SLOTS).cast(),
+};

@@ -1,0 +1,380 @@
+//! Sending side: turns a Python object into an `Item` in the sender's interpreter, moving Buffers.
+
+use std::ptr;
+
+use pyo3_ffi::*;
+
+use crate::core::{BufferData, Item, Layout};
+
+use super::buffer;
+use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
+use super::ffi::{BufferView, Owned, PyErrSet, PyResult};
+use super::handles;
+use super::state::State;
+
+/// Deepest nesting of containers that is sent (deeper, or self-referential: `TypeError`).
+pub const MAX_DEPTH: usize = 1000;
+
+/// A converted object: the item, and the Buffer objects whose memory it took, in the order
+/// `Item::visit_moved_buffers` finds it.
+pub struct Outgoing {
+    pub item: Item,
+    moved: Vec<Owned>,
+}
+
+/// Converts `obj` for sending. Buffers inside it are moved only once everything else
+/// converted, so a failure leaves them untouched.
+///
+/// # Safety
+/// `obj` is a live object; `state` is this interpreter's module state.
+pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<Outgoing> {
+    let mut converter = Converter {
+        state,
+        buffers: Vec::new(),
+        depth: 0,
+    };
+    // SAFETY: per the contract.
+    let mut item = unsafe { converter.item(obj)? };
+    let buffers = converter.buffers;
+    if !buffers.is_empty() {
+        let mut taken = Vec::with_capacity(buffers.len());
+        for obj in &buffers {
+            // SAFETY: recorded objects are live Buffers (we hold references to them).
+            match unsafe { buffer::take(obj.as_ptr()) } {
+                Ok(data) => taken.push(data),
+                Err(err) => {
+                    for (obj, data) in buffers.iter().zip(taken) {
+                        // SAFETY: `obj` was emptied by `take` just above.
+                        unsafe { buffer::put_back(obj.as_ptr(), data) };
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        let mut taken = taken.into_iter();
+        item.visit_moved_buffers(&mut |slot| *slot = taken.next().expect("one per placeholder"));
+    }
+    Ok(Outgoing {
+        item,
+        moved: buffers,
+    })
+}
+
+impl Outgoing {
+    /// Gives moved memory back to its Buffer objects after a failed send.
+    pub fn restore(moved: Vec<Owned>, mut item: Item) {
+        let mut objects = moved.into_iter();
+        item.visit_moved_buffers(&mut |slot| {
+            let obj = objects.next().expect("one object per moved buffer");
+            // SAFETY: `obj` is the live Buffer this memory was taken from.
+            unsafe { buffer::put_back(obj.as_ptr(), slot.take()) };
+        });
+    }
+
+    pub fn into_parts(self) -> (Item, Vec<Owned>) {
+        (self.item, self.moved)
+    }
+}
+
+struct Converter<'s> {
+    state: &'s State,
+    buffers: Vec<Owned>,
+    depth: usize,
+}
+
+impl Converter<'_> {
+    /// # Safety
+    /// `obj` is a live object.
+    unsafe fn item(&mut self, obj: *mut PyObject) -> PyResult<Item> {
+        // SAFETY: attached (binding invariant) and `obj` is live throughout; the type objects
+        // compared against are static builtins or this interpreter's own types.
+        unsafe {
+            let tp = Py_TYPE(obj);
+            if obj == Py_None() {
+                Ok(Item::None)
+            } else if tp == &raw mut PyLong_Type {
+                int(obj)
+            } else if tp == &raw mut PyUnicode_Type {
+                string(obj)
+            } else if tp == &raw mut PyFloat_Type {
+                Ok(Item::Float(PyFloat_AsDouble(obj)))
+            } else if tp == &raw mut PyBool_Type {
+                Ok(Item::Bool(obj == Py_True()))
+            } else if tp == &raw mut PyBytes_Type {
+                Ok(Item::Bytes(bytes_of(obj)?))
+            } else if tp == &raw mut PyTuple_Type {
+                self.nested(|c| c.sequence(obj)).map(Item::Tuple)
+            } else if tp == &raw mut PyList_Type {
+                self.nested(|c| c.sequence(obj)).map(Item::List)
+            } else if tp == &raw mut PyDict_Type {
+                self.nested(|c| c.dict(obj)).map(Item::Dict)
+            } else if tp == &raw mut PySet_Type {
+                self.nested(|c| c.iterable(obj)).map(Item::Set)
+            } else if tp == &raw mut PyFrozenSet_Type {
+                self.nested(|c| c.iterable(obj)).map(Item::FrozenSet)
+            } else if tp == &raw mut PyComplex_Type {
+                Ok(Item::Complex(
+                    PyComplex_RealAsDouble(obj),
+                    PyComplex_ImagAsDouble(obj),
+                ))
+            } else if tp.cast() == self.state.sender_type {
+                handles::sendable_sender(self.state, obj).map(Item::Sender)
+            } else if tp.cast() == self.state.receiver_type {
+                handles::sendable_receiver(self.state, obj).map(Item::Receiver)
+            } else if tp.cast() == self.state.buffer_type {
+                self.buffer(obj)
+            } else if PyObject_CheckBuffer(obj) != 0 {
+                match copy_buffer(obj)? {
+                    Some(data) => Ok(Item::Buffer(Box::new(data))),
+                    None => self.pickled(obj),
+                }
+            } else {
+                self.pickled(obj)
+            }
+        }
+    }
+
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
+        if self.depth >= MAX_DEPTH {
+            // SAFETY: builtin exception classes.
+            unsafe {
+                raise(
+                    PyExc_RecursionError,
+                    &format!("containers nested more than {MAX_DEPTH} deep"),
+                );
+                return Err(raise_from(
+                    PyExc_TypeError,
+                    "cannot send this item: it is nested too deeply or contains itself",
+                ));
+            }
+        }
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        result
+    }
+
+    /// Items of a tuple or list, each held by us while it converts (converting may run
+    /// `__reduce__` code that mutates the list).
+    unsafe fn sequence(&mut self, obj: *mut PyObject) -> PyResult<Box<[Item]>> {
+        // SAFETY: `obj` is a live tuple or list (exact types checked by the caller).
+        let is_tuple = unsafe { Py_TYPE(obj) } == &raw mut PyTuple_Type;
+        let size = |obj| {
+            // SAFETY: as above.
+            unsafe {
+                if is_tuple {
+                    PyTuple_Size(obj)
+                } else {
+                    PyList_Size(obj)
+                }
+            }
+        };
+        let mut items = Vec::with_capacity(size(obj).max(0) as usize);
+        let mut i = 0;
+        while i < size(obj) {
+            // SAFETY: `i` is in bounds (checked just above; the GIL is held since); the item is
+            // borrowed from the container and we take our own reference at once.
+            let element = unsafe {
+                let borrowed = if is_tuple {
+                    PyTuple_GetItem(obj, i)
+                } else {
+                    PyList_GetItem(obj, i)
+                };
+                Owned::borrowed(borrowed)
+            };
+            // SAFETY: we hold a reference to `element`.
+            items.push(unsafe { self.item(element.as_ptr())? });
+            i += 1;
+        }
+        Ok(items.into_boxed_slice())
+    }
+
+    unsafe fn dict(&mut self, obj: *mut PyObject) -> PyResult<Box<[(Item, Item)]>> {
+        // SAFETY: `obj` is a live dict.
+        let mut pairs = Vec::with_capacity(unsafe { PyDict_Size(obj) }.max(0) as usize);
+        let mut pos: Py_ssize_t = 0;
+        let (mut key, mut value) = (ptr::null_mut(), ptr::null_mut());
+        // SAFETY: PyDict_Next yields borrowed pointers that we turn into our own references
+        // before any code (which might mutate the dict) runs.
+        while unsafe { PyDict_Next(obj, &mut pos, &mut key, &mut value) } != 0 {
+            // SAFETY: `key` and `value` are live, borrowed from the dict right now.
+            let (key, value) = unsafe { (Owned::borrowed(key), Owned::borrowed(value)) };
+            // SAFETY: we hold references to both.
+            let key = unsafe { self.item(key.as_ptr())? };
+            // SAFETY: as above.
+            let value = unsafe { self.item(value.as_ptr())? };
+            pairs.push((key, value));
+        }
+        Ok(pairs.into_boxed_slice())
+    }
+
+    unsafe fn iterable(&mut self, obj: *mut PyObject) -> PyResult<Box<[Item]>> {
+        // SAFETY: `obj` is a live set or frozenset.
+        let mut items = Vec::with_capacity(unsafe { PySet_Size(obj) }.max(0) as usize);
+        // SAFETY: as above; the iterator holds its own reference to the set.
+        let iter = unsafe { Owned::new(PyObject_GetIter(obj))? };
+        loop {
+            // SAFETY: `iter` is a live iterator; each call returns a new reference or null.
+            let next = unsafe { PyIter_Next(iter.as_ptr()) };
+            if next.is_null() {
+                // SAFETY: attached; null with no exception is the end of iteration.
+                return if unsafe { PyErr_Occurred() }.is_null() {
+                    Ok(items.into_boxed_slice())
+                } else {
+                    // SAFETY: builtin exception class.
+                    Err(unsafe {
+                        raise_from(PyExc_TypeError, "cannot send this set: iterating it failed")
+                    })
+                };
+            }
+            // SAFETY: `next` is a new reference we now own.
+            let element = unsafe { Owned::new(next)? };
+            // SAFETY: we hold a reference to `element`.
+            items.push(unsafe { self.item(element.as_ptr())? });
+        }
+    }
+
+    /// Records a Buffer to move once conversion has succeeded; a placeholder stands in for it.
+    unsafe fn buffer(&mut self, obj: *mut PyObject) -> PyResult<Item> {
+        if self.buffers.iter().any(|b| b.as_ptr() == obj) {
+            return Err(value_error(
+                "the same Buffer appears twice in one item: it can be moved only once",
+            ));
+        }
+        // SAFETY: `obj` is a live Buffer.
+        unsafe { buffer::check_movable(obj)? };
+        // SAFETY: as above.
+        self.buffers.push(unsafe { Owned::borrowed(obj) });
+        Ok(Item::Buffer(Box::new(BufferData::moved(Box::default()))))
+    }
+
+    unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
+        let (dumps, _) = self.state.pickle()?;
+        // SAFETY: attached; `dumps` and `obj` are live; the call returns a new reference.
+        let result = unsafe {
+            let protocol = Owned::new(PyLong_FromLong(5))?;
+            let args = [obj, protocol.as_ptr()];
+            Owned::new(PyObject_Vectorcall(
+                dumps,
+                args.as_ptr(),
+                2,
+                ptr::null_mut(),
+            ))
+        };
+        let Ok(pickled) = result else {
+            // SAFETY: `obj` is live; builtin exception class.
+            return Err(unsafe {
+                let name = type_name(obj);
+                raise_from(
+                    PyExc_TypeError,
+                    &format!("cannot send a {name} object: it is not natively sendable and pickling it failed"),
+                )
+            });
+        };
+        // SAFETY: pickle.dumps returns a live object; bytes_of checks it is bytes.
+        if unsafe { PyBytes_Check(pickled.as_ptr()) } == 0 {
+            return Err(type_error("pickle.dumps did not return bytes"));
+        }
+        // SAFETY: `pickled` is a live bytes object.
+        Ok(Item::Pickled(unsafe { bytes_of(pickled.as_ptr())? }))
+    }
+}
+
+/// # Safety
+/// `obj` is a live exact int.
+unsafe fn int(obj: *mut PyObject) -> PyResult<Item> {
+    let mut overflow = 0;
+    // SAFETY: `obj` is a live int.
+    let value = unsafe { PyLong_AsLongLongAndOverflow(obj, &mut overflow) };
+    if overflow == 0 {
+        // SAFETY: attached; -1 may be a real value or an error.
+        if value == -1 && unsafe { !PyErr_Occurred().is_null() } {
+            return Err(PyErrSet);
+        }
+        return Ok(Item::Int(value));
+    }
+    // SAFETY: `obj` is a live int; base 16 gives '-0x...' text.
+    let hex = unsafe { Owned::new(PyNumber_ToBase(obj, 16))? };
+    // SAFETY: `hex` is a live str that outlives the borrowed text.
+    let text = unsafe { super::errors::utf8(hex.as_ptr()) }.ok_or(PyErrSet)?;
+    Ok(Item::BigInt(text.into()))
+}
+
+/// # Safety
+/// `obj` is a live exact str.
+unsafe fn string(obj: *mut PyObject) -> PyResult<Item> {
+    // SAFETY: `obj` is a live str that outlives the borrowed text.
+    if let Some(text) = unsafe { super::errors::utf8(obj) } {
+        return Ok(Item::Str(text.into()));
+    }
+    // Lone surrogates have no UTF-8 form: carry them through with "surrogatepass".
+    // SAFETY: attached; `obj` is a live str.
+    unsafe {
+        if PyErr_ExceptionMatches(PyExc_UnicodeEncodeError) == 0 {
+            return Err(PyErrSet);
+        }
+        PyErr_Clear();
+        let encoded = Owned::new(PyUnicode_AsEncodedString(
+            obj,
+            c"utf-8".as_ptr(),
+            c"surrogatepass".as_ptr(),
+        ))?;
+        Ok(Item::StrSurrogates(bytes_of(encoded.as_ptr())?))
+    }
+}
+
+/// A copy of the contents of a bytes object.
+///
+/// # Safety
+/// `obj` is a live bytes object.
+unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
+    // SAFETY: `obj` is live bytes: `size` bytes at `data`, valid while it lives.
+    unsafe {
+        let data = PyBytes_AsString(obj);
+        if data.is_null() {
+            return Err(PyErrSet);
+        }
+        let size = PyBytes_Size(obj) as usize;
+        let mut out = crate::core::buffer::try_zeroed(size).ok_or_else(memory_error)?;
+        ptr::copy_nonoverlapping(data.cast::<u8>(), out.as_mut_ptr(), size);
+        Ok(out)
+    }
+}
+
+/// Copies the memory another object exports, with its format and shape (C order).
+/// `Ok(None)` if the object refuses to export (it is then pickled instead).
+///
+/// # Safety
+/// `obj` is a live object with the buffer protocol.
+unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
+    // SAFETY: per the contract.
+    let view = match unsafe { BufferView::get(obj, PyBUF_FULL_RO) } {
+        Ok(view) => view,
+        Err(PyErrSet) => {
+            // SAFETY: attached; the object has no buffer to give (numpy object arrays, say).
+            unsafe { PyErr_Clear() };
+            return Ok(None);
+        }
+    };
+    let raw = view.raw();
+    let format = if raw.format.is_null() {
+        c"B"
+    } else {
+        // SAFETY: a non-null format is a NUL-terminated string valid while the export lasts.
+        unsafe { std::ffi::CStr::from_ptr(raw.format) }
+    };
+    let layout = Layout::new(
+        format,
+        raw.itemsize.max(0) as usize,
+        &view.shape(),
+        view.len(),
+    )
+    .unwrap_or_else(|| Layout::bytes(view.len()));
+    let mut bytes = crate::core::buffer::try_zeroed(view.len()).ok_or_else(memory_error)?;
+    view.copy_to(&mut bytes)?;
+    Ok(Some(BufferData {
+        bytes,
+        layout,
+        moved: false,
+    }))
+}
