@@ -231,8 +231,8 @@ impl Handle<RecvEnd> {
         }
     }
 
-    /// Adds this handle's two wake-up sources (the channel and the close signal) to `sel`,
-    /// returning the end and the index of its receive operation; `None` if closed.
+    /// Adds this handle's two wake-up sources to `sel`: a receive on `end` (this handle's end),
+    /// then its close signal, whose index is one more than the returned one.
     pub(crate) fn register<'a>(&'a self, end: &'a Arc<RecvEnd>, sel: &mut cb::Select<'a>) -> usize {
         let index = sel.recv(&end.rx);
         sel.recv(&self.closed_signal);

@@ -124,9 +124,13 @@ impl BufferView {
         self.view.len as usize
     }
 
-    /// The shape, or `[len / itemsize]` when the exporter gave none.
+    /// The shape: `[]` for a 0-dimensional export, `[len / itemsize]` when the exporter gave no
+    /// shape.
     pub fn shape(&self) -> Vec<usize> {
         let v = &*self.view;
+        if v.ndim == 0 {
+            return Vec::new();
+        }
         if v.shape.is_null() {
             let items = if v.itemsize > 0 {
                 v.len / v.itemsize

@@ -342,7 +342,8 @@ unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
 }
 
 /// Copies the memory another object exports, with its format and shape (C order).
-/// `Ok(None)` if the object refuses to export (it is then pickled instead).
+/// `Ok(None)` if the object refuses to export, or exports Python object pointers (format
+/// `O`): it is then pickled instead.
 ///
 /// # Safety
 /// `obj` is a live object with the buffer protocol.
@@ -363,6 +364,11 @@ unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
         // SAFETY: a non-null format is a NUL-terminated string valid while the export lasts.
         unsafe { std::ffi::CStr::from_ptr(raw.format) }
     };
+    if format.to_bytes().contains(&b'O') {
+        // Python object pointers (numpy object arrays): meaningless, and dangerous, in another
+        // interpreter. Such objects are pickled instead.
+        return Ok(None);
+    }
     let layout = Layout::new(
         format,
         raw.itemsize.max(0) as usize,
