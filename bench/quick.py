@@ -149,15 +149,21 @@ def main() -> None:
             samples = round_trips()
             p50s.append(_percentile(samples, 0.50))
             p99s.append(_percentile(samples, 0.99))
-        rows.append((name, statistics.median(rates), statistics.median(p50s), statistics.median(p99s)))
+        rows.append(
+            (name, statistics.median(rates), statistics.median(p50s), statistics.median(p99s))
+        )
 
     base = rows[-1]
-    print(f"{args.rounds} rounds, medians; {args.items} small ints per throughput round, "
-          f"{args.trips} blocking round trips per latency round\n")
+    print(
+        f"{args.rounds} rounds, medians; {args.items} small ints per throughput round, "
+        f"{args.trips} blocking round trips per latency round\n"
+    )
     print("| peer | small ints/s | vs queue | round trip p50 | p99 |")
     print("|---|---:|---:|---:|---:|")
     for name, rate, p50, p99 in rows:
-        print(f"| {name} | {rate / 1e6:.2f} M | {rate / base[1]:.2f}x | {p50:.1f} µs | {p99:.1f} µs |")
+        print(
+            f"| {name} | {rate / 1e6:.2f} M | {rate / base[1]:.2f}x | {p50:.1f} µs | {p99:.1f} µs |"
+        )
 
 
 if __name__ == "__main__":

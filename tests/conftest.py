@@ -1,4 +1,4 @@
-"""Shared fixtures: peers (main interpreter, thread, own-GIL sub-interpreter) and raw interpreters."""
+"""Shared fixtures: peers (main interpreter, thread, own-GIL sub-interpreter), raw interpreters."""
 
 from __future__ import annotations
 

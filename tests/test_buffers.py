@@ -8,9 +8,9 @@ import pickle
 
 import numpy as np
 import pytest
-import workers
 
 import interpchan
+import workers
 
 
 def test_new_buffer_is_zero_filled_and_writable() -> None:
@@ -150,8 +150,18 @@ def test_buffer_made_in_a_peer(peer) -> None:
         lambda: np.float32(3.5).reshape(()),
         lambda: np.zeros((0, 4)),
     ],
-    ids=["bytearray", "memoryview-slice", "strided-view", "array-d", "array-i", "numpy-2d",
-         "numpy-strided-3d", "numpy-fortran", "numpy-0d", "numpy-empty"],
+    ids=[
+        "bytearray",
+        "memoryview-slice",
+        "strided-view",
+        "array-d",
+        "array-i",
+        "numpy-2d",
+        "numpy-strided-3d",
+        "numpy-fortran",
+        "numpy-0d",
+        "numpy-empty",
+    ],
 )
 def test_other_buffers_are_copied_with_format_and_shape(make) -> None:
     original = make()

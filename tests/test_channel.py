@@ -7,9 +7,9 @@ import threading
 import time
 
 import pytest
-import workers
 
 import interpchan
+import workers
 
 
 @pytest.mark.parametrize("capacity", [None, 0, 1, 8])
@@ -229,7 +229,7 @@ def test_context_managers_close_the_handles() -> None:
     with rx:
         assert rx.recv() == 1
     assert rx.closed
-    tx2, rx2 = interpchan.channel()
+    tx2, _rx2 = interpchan.channel()
     with pytest.raises(KeyError), tx2:
         raise KeyError("not swallowed")
     assert tx2.closed
@@ -318,10 +318,11 @@ def test_many_producers_and_consumers_receive_each_item_once() -> None:
         threading.Thread(target=workers.produce_tagged, args=(tx.clone(), p, n))
         for p in range(producers)
     ]
-    threads += [
-        threading.Thread(target=lambda o=o, r=rx.clone(): o.extend(workers.consume_all(r)))
-        for o in out
-    ]
+    for o in out:
+        receiver = rx.clone()
+        threads.append(
+            threading.Thread(target=lambda o=o, r=receiver: o.extend(workers.consume_all(r)))
+        )
     tx.close()
     rx.close()
     for t in threads:

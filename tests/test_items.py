@@ -10,9 +10,9 @@ from collections import OrderedDict
 from typing import Any
 
 import pytest
-import workers
 
 import interpchan
+import workers
 
 NATIVE_ITEMS: list[Any] = [
     None,
@@ -54,7 +54,9 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
@@ -185,7 +187,7 @@ def test_sender_and_receiver_items_are_new_working_handles(peer) -> None:
 
 def test_closed_handles_cannot_be_sent() -> None:
     tx, rx = interpchan.channel()
-    other_tx, other_rx = interpchan.channel()
+    other_tx, _other_rx = interpchan.channel()
     other_tx.close()
     with pytest.raises(TypeError) as info:
         tx.send([1, other_tx])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-import workers
 
 import interpchan
+import workers
 
 
 def test_select_returns_the_receiver_that_has_an_item() -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import workers
 
 import interpchan
+import workers
 
 
 def test_spawn_returns_the_value() -> None:

@@ -1,4 +1,4 @@
-"""Own-GIL sub-interpreters: module isolation, life cycles, handles by pickle, many peers at once."""
+"""Own-GIL sub-interpreters: module isolation, life cycles, handles by pickle, many peers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import pickle
 import threading
 
 import pytest
-import workers
-from conftest import SubInterpreter, run_in_subinterpreter
 
 import interpchan
+import workers
+from conftest import SubInterpreter, run_in_subinterpreter
 
 
 def test_twenty_interpreters_import_at_once_each_with_its_own_types() -> None:
@@ -24,7 +24,8 @@ def test_twenty_interpreters_import_at_once_each_with_its_own_types() -> None:
             run_in_subinterpreter(
                 "import pickle, interpchan\n"
                 f"tx = pickle.loads({reference!r})\n"
-                "tx.send((id(interpchan.Sender), id(interpchan.Buffer), id(interpchan.ChannelError)))\n"
+                "ic = interpchan\n"
+                "tx.send((id(ic.Sender), id(ic.Buffer), id(ic.ChannelError)))\n"
                 "tx.close()\n"
             )
         except BaseException as exc:

@@ -24,7 +24,7 @@ class WorkerError(Exception):
 
 
 def _locate(func: Callable[..., Any]) -> tuple[str, str, str]:
-    """How the new interpreter finds ``func``: ("module", name, qualname) or ("path", file, qualname)."""
+    """Where a new interpreter finds ``func``: ("module" or "path", name or file, qualname)."""
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None)
     if not callable(func) or not isinstance(module, str) or not isinstance(qualname, str):
@@ -95,9 +95,7 @@ class Worker:
         self._result_rx = result_rx
         self._failure: str | None = None
         self._outcome: tuple[str, Any] | None = None
-        self._thread = threading.Thread(
-            target=self._main, args=(script,), name="interpchan-worker"
-        )
+        self._thread = threading.Thread(target=self._main, args=(script,), name="interpchan-worker")
         self._thread.start()
 
     def _main(self, script: str) -> None:

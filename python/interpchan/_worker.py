@@ -48,4 +48,6 @@ def run(reference: bytes) -> None:
             result_tx.send(("ok", result))
         except Exception as exc:
             text, remote_type = _describe(exc)
-            result_tx.send(("error", (f"the return value could not be sent back: {text}", remote_type)))
+            result_tx.send(
+                ("error", (f"the return value could not be sent back: {text}", remote_type))
+            )
