@@ -10,7 +10,7 @@ use crate::core::{buffer::try_zeroed, BufferData, Layout};
 
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
-use super::methods::{getset, method_noargs, END_GETSET, END_METHOD};
+use super::methods::{getset, method_noargs, slot, END_GETSET, END_METHOD, END_SLOT};
 use super::state::State;
 
 /// Bytes owned through a raw pointer rather than a `Box`, so that the pointers handed to
@@ -356,50 +356,23 @@ static mut GETSET: [PyGetSetDef; 2] = [
 ];
 
 static mut SLOTS: [PyType_Slot; 10] = [
-    PyType_Slot {
-        slot: Py_tp_new,
-        pfunc: tp_new as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_dealloc,
-        pfunc: dealloc as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_repr,
-        pfunc: repr as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_bf_getbuffer,
-        pfunc: getbuffer as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_bf_releasebuffer,
-        pfunc: releasebuffer as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_mp_length,
-        pfunc: length as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_methods,
-        pfunc: (&raw mut METHODS).cast(),
-    },
-    PyType_Slot {
-        slot: Py_tp_getset,
-        pfunc: (&raw mut GETSET).cast(),
-    },
-    PyType_Slot {
-        slot: Py_tp_doc,
-        pfunc: c"Buffer(nbytes)\n--\n\nZero-filled, writable memory owned by Rust, with the buffer \
-protocol (format 'B').\n\nSending a Buffer moves it: the receiver gets a memoryview over the same \
-memory with no copy, and this Buffer becomes empty (moved=True, len 0). Sending while a view of \
-it is alive raises BufferError."
+    slot(Py_tp_new, tp_new as *mut c_void),
+    slot(Py_tp_dealloc, dealloc as *mut c_void),
+    slot(Py_tp_repr, repr as *mut c_void),
+    slot(Py_bf_getbuffer, getbuffer as *mut c_void),
+    slot(Py_bf_releasebuffer, releasebuffer as *mut c_void),
+    slot(Py_mp_length, length as *mut c_void),
+    slot(Py_tp_methods, (&raw mut METHODS).cast()),
+    slot(Py_tp_getset, (&raw mut GETSET).cast()),
+    slot(
+        Py_tp_doc,
+        c"Buffer(nbytes)\n--\n\nZero-filled, writable memory owned by Rust, with the buffer \
+protocol (format 'B').\n\nSending a Buffer moves it: the receiver gets a memoryview over the \
+same memory with no copy, and this Buffer becomes empty (moved=True, len 0). Sending while a view \
+of it is alive raises BufferError."
             .as_ptr() as *mut c_void,
-    },
-    PyType_Slot {
-        slot: 0,
-        pfunc: ptr::null_mut(),
-    },
+    ),
+    END_SLOT,
 ];
 
 pub static mut SPEC: PyType_Spec = PyType_Spec {

@@ -14,7 +14,7 @@ use super::errors::{raise, timeout_error, type_error, type_name, value_error};
 use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
 use super::from_item::received;
 use super::handles::{handle, new_receiver, new_sender, restore};
-use super::methods::{function, ret, END_METHOD};
+use super::methods::{function, with_module_state, END_METHOD};
 use super::state::{self, State};
 use super::{buffer, receiver, sender};
 
@@ -25,17 +25,16 @@ unsafe extern "C" fn channel(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter with our module and its arguments.
-    ret(unsafe {
-        (|| {
-            let state = State::of_module(module)?;
+    unsafe {
+        with_module_state(module, |state| {
             let params = [Param::new(c"capacity", state.kw_capacity)];
             let [capacity] = parse("channel", args, nargs, kwnames, params, 0, 0)?;
             let (tx, rx) = core::channel(args::capacity(capacity)?);
             let tx = new_sender(state, tx)?;
             let rx = new_receiver(state, rx)?;
             Owned::new(PyTuple_Pack(2, tx.as_ptr(), rx.as_ptr()))
-        })()
-    })
+        })
+    }
 }
 
 unsafe extern "C" fn select(
@@ -45,9 +44,8 @@ unsafe extern "C" fn select(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter with our module and its arguments.
-    ret(unsafe {
-        (|| {
-            let state = State::of_module(module)?;
+    unsafe {
+        with_module_state(module, |state| {
             let params = [
                 Param::new(c"receivers", state.kw_receivers),
                 Param::new(c"timeout", state.kw_timeout),
@@ -67,8 +65,8 @@ unsafe extern "C" fn select(
             })?;
             let item = received(state, item)?;
             Owned::new(PyTuple_Pack(2, objects[index].as_ptr(), item.as_ptr()))
-        })()
-    })
+        })
+    }
 }
 
 /// The receivers given to `select`, each checked and held by us while we wait.
@@ -131,9 +129,8 @@ unsafe extern "C" fn restore_handle(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter with our module and its arguments.
-    ret(unsafe {
-        (|| {
-            let state = State::of_module(module)?;
+    unsafe {
+        with_module_state(module, |state| {
             let [reference] = parse(
                 "_restore",
                 args,
@@ -144,8 +141,8 @@ unsafe extern "C" fn restore_handle(
                 1,
             )?;
             restore(state, reference)
-        })()
-    })
+        })
+    }
 }
 
 unsafe extern "C" fn live_channels(

@@ -12,7 +12,7 @@ use crate::core::{EndRef, Handle, LookupError, RecvEnd, SendEnd};
 use super::args::no_args;
 use super::errors::{raise, raise_from, value_error};
 use super::ffi::{Owned, PyResult};
-use super::methods::{boolean, none, ret};
+use super::methods::{boolean, getset, method, none, ret, slot, with_type_state};
 use super::state::State;
 
 /// A `Sender` or `Receiver` object: one interpreter's handle on a channel end.
@@ -152,9 +152,8 @@ pub unsafe extern "C" fn clone<E: Kind>(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter on our handle object with its defining class.
-    ret(unsafe {
-        (|| {
-            let state = State::of_type(cls)?;
+    unsafe {
+        with_type_state(cls, |state| {
             no_args("clone", nargs, kwnames)?;
             match handle::<E>(slf).end() {
                 Some(end) => new_handle(state, end),
@@ -163,8 +162,8 @@ pub unsafe extern "C" fn clone<E: Kind>(
                     &format!("cannot clone a closed {}", E::NAME),
                 )),
             }
-        })()
-    })
+        })
+    }
 }
 
 pub unsafe extern "C" fn close<E: Kind>(
@@ -216,9 +215,8 @@ pub unsafe extern "C" fn reduce<E: Kind>(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter on our handle object with its defining class.
-    ret(unsafe {
-        (|| {
-            let state = State::of_type(cls)?;
+    unsafe {
+        with_type_state(cls, |state| {
             no_args("__reduce__", nargs, kwnames)?;
             let Some(end) = handle::<E>(slf).end() else {
                 return Err(raise(
@@ -233,8 +231,8 @@ pub unsafe extern "C" fn reduce<E: Kind>(
             ))?;
             let args = Owned::new(PyTuple_Pack(1, bytes.as_ptr()))?;
             Owned::new(PyTuple_Pack(2, state.restore, args.as_ptr()))
-        })()
-    })
+        })
+    }
 }
 
 const REFERENCE_LEN: usize = 1 + 8 + 8 + 16;
@@ -349,3 +347,56 @@ pub unsafe extern "C" fn repr<E: Kind>(slf: *mut PyObject) -> *mut PyObject {
 /// Type flags shared by both handle types: final, immutable, not constructible from Python.
 pub const FLAGS: c_int =
     (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION) as c_int;
+
+/// The methods both handle types have: clone, close, the context manager and pickling.
+pub const fn shared_methods<E: Kind>() -> [PyMethodDef; 5] {
+    [
+        method(
+            c"clone",
+            clone::<E>,
+            c"clone($self, /)\n--\n\nA new handle on the same channel end.",
+        ),
+        method(
+            c"close",
+            close::<E>,
+            c"close($self, /)\n--\n\nClose this handle (idempotent). Calls blocked on it raise \
+ChannelClosed.",
+        ),
+        method(
+            c"__enter__",
+            enter,
+            c"__enter__($self, /)\n--\n\nReturn self.",
+        ),
+        method(
+            c"__exit__",
+            exit::<E>,
+            c"__exit__($self, exc_type, exc_value, traceback, /)\n--\n\nClose this handle.",
+        ),
+        method(
+            c"__reduce__",
+            reduce::<E>,
+            c"__reduce__($self, /)\n--\n\nA reference valid in any interpreter of this process.",
+        ),
+    ]
+}
+
+/// The `closed` (with its kind's documentation) and `capacity` attributes.
+pub const fn shared_getset<E: Kind>(closed_doc: &'static std::ffi::CStr) -> [PyGetSetDef; 2] {
+    [
+        getset(c"closed", get_closed::<E>, closed_doc),
+        getset(
+            c"capacity",
+            get_capacity::<E>,
+            c"The channel's capacity (None: unbounded, 0: rendezvous).",
+        ),
+    ]
+}
+
+/// The slots both handle types have: dealloc, repr and len().
+pub const fn shared_slots<E: Kind>() -> [PyType_Slot; 3] {
+    [
+        slot(Py_tp_dealloc, dealloc::<E> as *mut c_void),
+        slot(Py_tp_repr, repr::<E> as *mut c_void),
+        slot(Py_mp_length, length::<E> as *mut c_void),
+    ]
+}

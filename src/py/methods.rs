@@ -1,11 +1,12 @@
 //! Builders for the static method and attribute tables of the module and its types.
 
-use std::ffi::CStr;
+use std::ffi::{c_int, c_void, CStr};
 use std::ptr;
 
 use pyo3_ffi::*;
 
 use super::ffi::{Owned, PyErrSet, PyResult};
+use super::state::State;
 
 /// A method that finds its module state through its defining class
 /// (`METH_METHOD | METH_FASTCALL | METH_KEYWORDS`).
@@ -65,12 +66,44 @@ pub const END_GETSET: PyGetSetDef = PyGetSetDef {
     closure: ptr::null_mut(),
 };
 
+/// One entry of a type's slot table.
+pub const fn slot(slot: c_int, pfunc: *mut c_void) -> PyType_Slot {
+    PyType_Slot { slot, pfunc }
+}
+
+pub const END_SLOT: PyType_Slot = slot(0, ptr::null_mut());
+
 /// Hands a result to Python: the new reference, or null with the exception set.
 pub fn ret(result: PyResult<Owned>) -> *mut PyObject {
     match result {
         Ok(obj) => obj.into_ptr(),
         Err(PyErrSet) => ptr::null_mut(),
     }
+}
+
+/// Runs a method body with the module state of `tp` (a method's defining class, or the type of
+/// `self` in a slot) and hands the result to Python.
+///
+/// # Safety
+/// As for [`State::of_type`].
+pub unsafe fn with_type_state(
+    tp: *mut PyTypeObject,
+    body: impl FnOnce(&State) -> PyResult<Owned>,
+) -> *mut PyObject {
+    // SAFETY: forwarded contract.
+    ret(unsafe { State::of_type(tp) }.and_then(body))
+}
+
+/// Runs a module function's body with the module's state and hands the result to Python.
+///
+/// # Safety
+/// As for [`State::of_module`].
+pub unsafe fn with_module_state(
+    module: *mut PyObject,
+    body: impl FnOnce(&State) -> PyResult<Owned>,
+) -> *mut PyObject {
+    // SAFETY: forwarded contract.
+    ret(unsafe { State::of_module(module) }.and_then(body))
 }
 
 /// A new reference to `None`.

@@ -1,7 +1,6 @@
 //! `interpchan.Receiver`: the receiving handle (recv, recv_nowait, iteration, shared methods).
 
 use std::ffi::c_void;
-use std::ptr;
 use std::time::Instant;
 
 use pyo3_ffi::*;
@@ -14,7 +13,7 @@ use super::errors::{raise, timeout_error};
 use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
 use super::from_item::received;
 use super::handles::{self, handle};
-use super::methods::{getset, method, ret, END_GETSET, END_METHOD};
+use super::methods::{method, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
 use super::state::State;
 
 /// Why `take` returned no item.
@@ -94,9 +93,8 @@ unsafe extern "C" fn recv(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter on our Receiver with its defining class and arguments.
-    ret(unsafe {
-        (|| {
-            let state = State::of_type(cls)?;
+    unsafe {
+        with_type_state(cls, |state| {
             let [timeout] = parse(
                 "recv",
                 args,
@@ -108,8 +106,8 @@ unsafe extern "C" fn recv(
             )?;
             let deadline = args::deadline(timeout)?;
             recv_item(state, slf, Some(deadline))
-        })()
-    })
+        })
+    }
 }
 
 unsafe extern "C" fn recv_nowait(
@@ -120,13 +118,12 @@ unsafe extern "C" fn recv_nowait(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter on our Receiver with its defining class.
-    ret(unsafe {
-        (|| {
-            let state = State::of_type(cls)?;
+    unsafe {
+        with_type_state(cls, |state| {
             args::no_args("recv_nowait", nargs, kwnames)?;
             recv_item(state, slf, None)
-        })()
-    })
+        })
+    }
 }
 
 /// `__next__`: the next item, blocking; stops (null, no exception) where recv would raise
@@ -134,106 +131,69 @@ unsafe extern "C" fn recv_nowait(
 unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     // SAFETY: called by the interpreter on our Receiver; its type is ours (final) so the
     // state lookup by type is valid.
-    ret(unsafe {
-        (|| {
-            let state = State::of_type(Py_TYPE(slf))?;
+    unsafe {
+        with_type_state(Py_TYPE(slf), |state| {
             match take(handle::<RecvEnd>(slf), Some(None)) {
                 Ok(item) => received(state, item),
                 Err(NoItem::Failed(Failure::Closed | Failure::Disconnected)) => Err(PyErrSet),
                 Err(why) => Err(raise_no_item(state, why)),
             }
-        })()
-    })
+        })
+    }
 }
 
-static mut METHODS: [PyMethodDef; 8] = [
-    method(
-        c"recv",
-        recv,
-        c"recv($self, /, timeout=None)\n--\n\nReceive an item, blocking while the channel is empty.\n\n\
-Raises TimeoutError after `timeout` seconds; ChannelClosed once the channel is empty and every \
-Sender is gone, or if this handle is closed.",
-    ),
-    method(
-        c"recv_nowait",
-        recv_nowait,
-        c"recv_nowait($self, /)\n--\n\nReceive without blocking; raises Empty if nothing is waiting.",
-    ),
-    method(c"clone", handles::clone::<RecvEnd>, c"clone($self, /)\n--\n\nA new Receiver on the same channel."),
-    method(
-        c"close",
-        handles::close::<RecvEnd>,
-        c"close($self, /)\n--\n\nClose this handle (idempotent). Calls blocked on it raise ChannelClosed.",
-    ),
-    method(c"__enter__", handles::enter, c"__enter__($self, /)\n--\n\nReturn self."),
-    method(
-        c"__exit__",
-        handles::exit::<RecvEnd>,
-        c"__exit__($self, exc_type, exc_value, traceback, /)\n--\n\nClose this handle.",
-    ),
-    method(
-        c"__reduce__",
-        handles::reduce::<RecvEnd>,
-        c"__reduce__($self, /)\n--\n\nA reference valid in any interpreter of this process.",
-    ),
-    END_METHOD,
-];
+static mut METHODS: [PyMethodDef; 8] = {
+    let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
+    [
+        method(
+            c"recv",
+            recv,
+            c"recv($self, /, timeout=None)\n--\n\nReceive an item, blocking while the channel is \
+empty.\n\nRaises TimeoutError after `timeout` seconds; ChannelClosed once the channel is empty \
+and every Sender is gone, or if this handle is closed.",
+        ),
+        method(
+            c"recv_nowait",
+            recv_nowait,
+            c"recv_nowait($self, /)\n--\n\nReceive without blocking; raises Empty if nothing is \
+waiting.",
+        ),
+        clone,
+        close,
+        enter,
+        exit,
+        reduce,
+        END_METHOD,
+    ]
+};
 
-static mut GETSET: [PyGetSetDef; 3] = [
-    getset(
-        c"closed",
-        handles::get_closed::<RecvEnd>,
+static mut GETSET: [PyGetSetDef; 3] = {
+    let [closed, capacity] = handles::shared_getset::<RecvEnd>(
         c"True if this handle is closed, or every Sender is gone and no item is left.",
-    ),
-    getset(
-        c"capacity",
-        handles::get_capacity::<RecvEnd>,
-        c"The channel's capacity (None: unbounded, 0: rendezvous).",
-    ),
-    END_GETSET,
-];
+    );
+    [closed, capacity, END_GETSET]
+};
 
-static mut SLOTS: [PyType_Slot; 9] = [
-    PyType_Slot {
-        slot: Py_tp_dealloc,
-        pfunc: handles::dealloc::<RecvEnd> as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_repr,
-        pfunc: handles::repr::<RecvEnd> as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_mp_length,
-        pfunc: handles::length::<RecvEnd> as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_iter,
-        pfunc: PyObject_SelfIter as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_iternext,
-        pfunc: iternext as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_methods,
-        pfunc: (&raw mut METHODS).cast(),
-    },
-    PyType_Slot {
-        slot: Py_tp_getset,
-        pfunc: (&raw mut GETSET).cast(),
-    },
-    PyType_Slot {
-        slot: Py_tp_doc,
-        pfunc: c"The receiving end of a channel, as held by this interpreter.\n\nMade by \
+static mut SLOTS: [PyType_Slot; 9] = {
+    let [dealloc, repr, length] = handles::shared_slots::<RecvEnd>();
+    [
+        dealloc,
+        repr,
+        length,
+        slot(Py_tp_iter, PyObject_SelfIter as *mut c_void),
+        slot(Py_tp_iternext, iternext as *mut c_void),
+        slot(Py_tp_methods, (&raw mut METHODS).cast()),
+        slot(Py_tp_getset, (&raw mut GETSET).cast()),
+        slot(
+            Py_tp_doc,
+            c"The receiving end of a channel, as held by this interpreter.\n\nMade by \
 interpchan.channel(), clone(), receiving a Receiver or unpickling one. Iterating yields items \
 until the channel is closed and drained. len() is the number of items waiting."
-            .as_ptr() as *mut c_void,
-    },
-    PyType_Slot {
-        slot: 0,
-        pfunc: ptr::null_mut(),
-    },
-];
+                .as_ptr() as *mut c_void,
+        ),
+        END_SLOT,
+    ]
+};
 
 pub static mut SPEC: PyType_Spec = PyType_Spec {
     name: c"interpchan.Receiver".as_ptr(),

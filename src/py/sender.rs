@@ -12,7 +12,7 @@ use super::blocking::Waiter;
 use super::errors::{raise, timeout_error};
 use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
 use super::handles::{self, handle};
-use super::methods::{getset, method, none, ret, END_GETSET, END_METHOD};
+use super::methods::{method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
 use super::state::State;
 use super::to_item::{convert, Outgoing};
 
@@ -24,9 +24,8 @@ unsafe extern "C" fn send(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter on our Sender with its defining class and arguments.
-    ret(unsafe {
-        (|| {
-            let state = State::of_type(cls)?;
+    unsafe {
+        with_type_state(cls, |state| {
             let params = [
                 Param::new(c"obj", ptr::null_mut()),
                 Param::new(c"timeout", state.kw_timeout),
@@ -34,8 +33,8 @@ unsafe extern "C" fn send(
             let [obj, timeout] = parse("send", args, nargs, kwnames, params, 1, 1)?;
             let deadline = args::deadline(timeout)?;
             send_item(state, slf, obj, Some(deadline))
-        })()
-    })
+        })
+    }
 }
 
 unsafe extern "C" fn send_nowait(
@@ -46,9 +45,8 @@ unsafe extern "C" fn send_nowait(
     kwnames: *mut PyObject,
 ) -> *mut PyObject {
     // SAFETY: called by the interpreter on our Sender with its defining class and arguments.
-    ret(unsafe {
-        (|| {
-            let state = State::of_type(cls)?;
+    unsafe {
+        with_type_state(cls, |state| {
             let [obj] = parse(
                 "send_nowait",
                 args,
@@ -59,8 +57,8 @@ unsafe extern "C" fn send_nowait(
                 1,
             )?;
             send_item(state, slf, obj, None)
-        })()
-    })
+        })
+    }
 }
 
 /// Sends `obj`; `wait` is `None` for a non-blocking send, else the deadline (`Some(None)`:
@@ -134,86 +132,56 @@ fn block(
     }
 }
 
-static mut METHODS: [PyMethodDef; 8] = [
-    method(
-        c"send",
-        send,
-        c"send($self, obj, /, timeout=None)\n--\n\nSend obj, blocking while the channel is full.\n\n\
-Raises TimeoutError after `timeout` seconds, ChannelClosed if this handle is closed or no \
-Receiver remains. On any failure nothing is sent and obj (a Buffer too) is left as it was.",
-    ),
-    method(
-        c"send_nowait",
-        send_nowait,
-        c"send_nowait($self, obj, /)\n--\n\nSend obj without blocking; raises Full if the channel is full.",
-    ),
-    method(c"clone", handles::clone::<SendEnd>, c"clone($self, /)\n--\n\nA new Sender on the same channel."),
-    method(
-        c"close",
-        handles::close::<SendEnd>,
-        c"close($self, /)\n--\n\nClose this handle (idempotent). Calls blocked on it raise ChannelClosed.",
-    ),
-    method(c"__enter__", handles::enter, c"__enter__($self, /)\n--\n\nReturn self."),
-    method(
-        c"__exit__",
-        handles::exit::<SendEnd>,
-        c"__exit__($self, exc_type, exc_value, traceback, /)\n--\n\nClose this handle.",
-    ),
-    method(
-        c"__reduce__",
-        handles::reduce::<SendEnd>,
-        c"__reduce__($self, /)\n--\n\nA reference valid in any interpreter of this process.",
-    ),
-    END_METHOD,
-];
+static mut METHODS: [PyMethodDef; 8] = {
+    let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
+    [
+        method(
+            c"send",
+            send,
+            c"send($self, obj, /, timeout=None)\n--\n\nSend obj, blocking while the channel is \
+full.\n\nRaises TimeoutError after `timeout` seconds, ChannelClosed if this handle is closed or \
+no Receiver remains. On any failure nothing is sent and obj (a Buffer too) is left as it was.",
+        ),
+        method(
+            c"send_nowait",
+            send_nowait,
+            c"send_nowait($self, obj, /)\n--\n\nSend obj without blocking; raises Full if the \
+channel is full.",
+        ),
+        clone,
+        close,
+        enter,
+        exit,
+        reduce,
+        END_METHOD,
+    ]
+};
 
-static mut GETSET: [PyGetSetDef; 3] = [
-    getset(
-        c"closed",
-        handles::get_closed::<SendEnd>,
+static mut GETSET: [PyGetSetDef; 3] = {
+    let [closed, capacity] = handles::shared_getset::<SendEnd>(
         c"True if this handle is closed or no Receiver of the channel remains.",
-    ),
-    getset(
-        c"capacity",
-        handles::get_capacity::<SendEnd>,
-        c"The channel's capacity (None: unbounded, 0: rendezvous).",
-    ),
-    END_GETSET,
-];
+    );
+    [closed, capacity, END_GETSET]
+};
 
-static mut SLOTS: [PyType_Slot; 7] = [
-    PyType_Slot {
-        slot: Py_tp_dealloc,
-        pfunc: handles::dealloc::<SendEnd> as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_repr,
-        pfunc: handles::repr::<SendEnd> as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_mp_length,
-        pfunc: handles::length::<SendEnd> as *mut c_void,
-    },
-    PyType_Slot {
-        slot: Py_tp_methods,
-        pfunc: (&raw mut METHODS).cast(),
-    },
-    PyType_Slot {
-        slot: Py_tp_getset,
-        pfunc: (&raw mut GETSET).cast(),
-    },
-    PyType_Slot {
-        slot: Py_tp_doc,
-        pfunc: c"The sending end of a channel, as held by this interpreter.\n\nMade by \
-interpchan.channel(), clone(), receiving a Sender or unpickling one. len() is the number of items \
-waiting in the channel."
-            .as_ptr() as *mut c_void,
-    },
-    PyType_Slot {
-        slot: 0,
-        pfunc: ptr::null_mut(),
-    },
-];
+static mut SLOTS: [PyType_Slot; 7] = {
+    let [dealloc, repr, length] = handles::shared_slots::<SendEnd>();
+    [
+        dealloc,
+        repr,
+        length,
+        slot(Py_tp_methods, (&raw mut METHODS).cast()),
+        slot(Py_tp_getset, (&raw mut GETSET).cast()),
+        slot(
+            Py_tp_doc,
+            c"The sending end of a channel, as held by this interpreter.\n\nMade by \
+interpchan.channel(), clone(), receiving a Sender or unpickling one. len() is the number of \
+items waiting in the channel."
+                .as_ptr() as *mut c_void,
+        ),
+        END_SLOT,
+    ]
+};
 
 pub static mut SPEC: PyType_Spec = PyType_Spec {
     name: c"interpchan.Sender".as_ptr(),
