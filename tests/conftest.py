@@ -20,19 +20,22 @@ JOIN_TIMEOUT = 60.0
 
 
 class SubInterpreter:
-    """A raw own-GIL sub-interpreter whose life cycle the test controls (create, exec, close)."""
+    """A raw sub-interpreter whose life cycle the test controls (create, exec, close).
 
-    def __init__(self) -> None:
+    It has its own GIL unless ``own_gil`` is false (then it shares the main interpreter's).
+    """
+
+    def __init__(self, own_gil: bool = True) -> None:
         if sys.version_info >= (3, 13):
             import _interpreters as api
 
             self._api = api
-            self.id = api.create()
+            self.id = api.create("isolated" if own_gil else "legacy")
         else:
             import _xxsubinterpreters as api
 
             self._api = api
-            self.id = api.create(isolated=True)
+            self.id = api.create(isolated=own_gil)
         self.exec(f"import sys; sys.path[:] = {sys.path!r}")
 
     def exec(self, source: str) -> None:

@@ -77,18 +77,24 @@ def test_nan_arrives_as_nan() -> None:
     assert math.isnan(rx.recv())
 
 
-def test_every_native_item_through_a_peer(peer) -> None:
-    """Types are checked where the item is received (in the peer), and again on the way back."""
+def _describe_in(peer, items: list[Any]) -> list[tuple[str, Any]]:
+    """Send items to a peer that replies with (type name as seen there, item sent back)."""
     to_peer, peer_rx = interpchan.channel()
     peer_tx, from_peer = interpchan.channel()
-    for item in NATIVE_ITEMS:
+    for item in items:
         to_peer.send(item)
     to_peer.close()
     task = peer.run(workers.describe, peer_rx, peer_tx)
     peer_rx.close()
     peer_tx.close()
     got = list(from_peer)
-    assert task.join() == len(NATIVE_ITEMS)
+    assert task.join() == len(items)
+    return got
+
+
+def test_every_native_item_through_a_peer(peer) -> None:
+    """Types are checked where the item is received (in the peer), and again on the way back."""
+    got = _describe_in(peer, NATIVE_ITEMS)
     assert [name for name, _ in got] == [type(item).__qualname__ for item in NATIVE_ITEMS]
     for (_, back), item in zip(got, NATIVE_ITEMS, strict=True):
         assert _same(back, item)
@@ -113,16 +119,7 @@ def test_other_objects_travel_by_pickle_and_keep_their_type(item: Any) -> None:
 
 
 def test_pickled_objects_through_a_peer(peer) -> None:
-    to_peer, peer_rx = interpchan.channel()
-    peer_tx, from_peer = interpchan.channel()
-    for item in PICKLED_ITEMS:
-        to_peer.send(item)
-    to_peer.close()
-    task = peer.run(workers.describe, peer_rx, peer_tx)
-    peer_rx.close()
-    peer_tx.close()
-    got = list(from_peer)
-    task.join()
+    got = _describe_in(peer, PICKLED_ITEMS)
     assert [name for name, _ in got] == [type(item).__qualname__ for item in PICKLED_ITEMS]
     assert all(_same(back, item) for (_, back), item in zip(got, PICKLED_ITEMS, strict=True))
 

@@ -175,3 +175,37 @@ def test_threads_and_interpreters_share_one_channel() -> None:
     thread.join(60)
     assert interp_producer.join(60) == 500
     assert sorted(got) == [(tag, i) for tag in range(2) for i in range(500)]
+
+
+@pytest.mark.parametrize("own_gil", [True, False], ids=["own-GIL", "shared-GIL"])
+def test_blocking_exchange_with_a_sub_interpreter_on_another_thread(own_gil: bool) -> None:
+    """A sub-interpreter on its own thread echoes items; both sides block in recv."""
+    to_sub, sub_rx = interpchan.channel(0)
+    sub_tx, from_sub = interpchan.channel(0)
+    interp = SubInterpreter(own_gil=own_gil)
+    interp.exec(
+        "import pickle\n"
+        f"rx = pickle.loads({pickle.dumps(sub_rx)!r})\n"
+        f"tx = pickle.loads({pickle.dumps(sub_tx)!r})\n"
+    )
+    sub_rx.close()
+    sub_tx.close()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            interp.exec("for item in rx:\n    tx.send(item * 2, timeout=30)\ntx.close()\n")
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    for i in range(200):
+        to_sub.send(i, timeout=30)
+        assert from_sub.recv(timeout=30) == 2 * i
+    to_sub.close()
+    with pytest.raises(interpchan.ChannelClosed):
+        from_sub.recv(timeout=30)
+    thread.join(30)
+    interp.close()
+    assert not errors, errors
