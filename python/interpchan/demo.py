@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"interpchan demo: checksum {args.chunks} chunks of {size >> 10} KiB in pure Python")
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, {workers} workers\n")
+    run_single(chunks[:2])  # warm up this interpreter (the workers' interpreters start cold)
+    run_threads(chunks[:workers], workers)
     single_time, single_sums = _timed(lambda: run_single(chunks))
     thread_time, thread_sums = _timed(lambda: run_threads(chunks, workers))
     interp_time, (interp_sums, moved) = _timed(lambda: run_interpreters(chunks, workers))

@@ -5,49 +5,76 @@ use std::time::{Duration, Instant};
 
 use pyo3_ffi::*;
 
-use super::ffi::{PyErrSet, PyResult};
+use crate::core::Failure;
+
+use super::ffi::{allow_threads, PyErrSet, PyResult};
 
 /// How often a wait in the main interpreter returns to run signal handlers (API: within 50 ms).
 const SIGNAL_SLICE: Duration = Duration::from_millis(20);
 
-/// Splits a wait with an overall deadline into slices, checking for signals between them.
-/// Each slice waits on the event itself, so the slicing adds no latency to a wake-up.
-pub struct Waiter {
-    deadline: Option<Instant>,
-    check_signals: bool,
+/// How long a call may wait for its event.
+#[derive(Debug, Clone, Copy)]
+pub enum Wait {
+    /// Not at all (the `*_nowait` calls).
+    Never,
+    /// Until the deadline (`None`: for ever).
+    Until(Option<Instant>),
 }
 
-impl Waiter {
-    pub fn new(deadline: Option<Instant>) -> Waiter {
-        // Signals are only ever handled by the main interpreter (in its main thread;
-        // PyErr_CheckSignals is a cheap no-op in the others).
-        // SAFETY: attached (binding invariant), so there is a current interpreter.
-        let main = unsafe { PyInterpreterState_GetID(PyInterpreterState_Get()) } == 0;
-        Waiter {
-            deadline,
-            check_signals: main,
-        }
-    }
+/// Why a call stopped without completing.
+#[derive(Debug)]
+pub enum Stop {
+    /// The channel operation failed: closed, disconnected, full or empty, timed out.
+    Failed(Failure),
+    /// A signal handler raised (e.g. `KeyboardInterrupt`); the exception is set.
+    Raised,
+}
 
-    /// The deadline of the next slice.
-    pub fn slice(&self) -> Option<Instant> {
-        if !self.check_signals {
-            return self.deadline;
+/// Retries `attempt` with the GIL released until it completes, fails, the deadline passes or
+/// a signal handler raises. `attempt(state, until)` waits on the event itself until `until`;
+/// it hands `state` (say, the item being sent) back with its failure, so it can be retried or
+/// returned to its owner. In the main interpreter each attempt lasts at most `SIGNAL_SLICE`,
+/// and signal handlers run between attempts; elsewhere one attempt waits for the whole time.
+pub fn wait_for<S: Send, T: Send>(
+    deadline: Option<Instant>,
+    mut state: S,
+    attempt: impl Fn(S, Option<Instant>) -> Result<T, (Failure, S)> + Sync,
+) -> Result<T, (Stop, S)> {
+    // Signals are only ever handled by the main interpreter (in its main thread;
+    // PyErr_CheckSignals is a cheap no-op in its other threads).
+    // SAFETY: attached (binding invariant), so there is a current interpreter.
+    let check_signals = unsafe { PyInterpreterState_GetID(PyInterpreterState_Get()) } == 0;
+    loop {
+        let until = if check_signals {
+            let slice_end = Instant::now() + SIGNAL_SLICE;
+            Some(deadline.map_or(slice_end, |d| d.min(slice_end)))
+        } else {
+            deadline
+        };
+        match allow_threads(|| attempt(state, until)) {
+            Ok(done) => return Ok(done),
+            Err((Failure::Timeout, back)) => {
+                state = back;
+                match again(deadline, check_signals) {
+                    Ok(true) => continue,
+                    Ok(false) => return Err((Stop::Failed(Failure::Timeout), state)),
+                    Err(PyErrSet) => return Err((Stop::Raised, state)),
+                }
+            }
+            Err((kind, back)) => return Err((Stop::Failed(kind), back)),
         }
-        let slice_end = Instant::now() + SIGNAL_SLICE;
-        Some(self.deadline.map_or(slice_end, |d| d.min(slice_end)))
     }
+}
 
-    /// After a slice timed out: `Ok(true)` to wait again, `Ok(false)` once the real deadline
-    /// has passed, `Err` if a signal handler raised (e.g. `KeyboardInterrupt`).
-    pub fn again(&self) -> PyResult<bool> {
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(false);
-        }
-        // SAFETY: attached (called between slices, with the GIL held).
-        if self.check_signals && unsafe { PyErr_CheckSignals() } != 0 {
-            return Err(PyErrSet);
-        }
-        Ok(true)
+/// After an attempt timed out: `Ok(true)` to wait again, `Ok(false)` once the real deadline
+/// has passed, `Err` if a signal handler raised.
+fn again(deadline: Option<Instant>, check_signals: bool) -> PyResult<bool> {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Ok(false);
     }
+    // SAFETY: attached (called between attempts, with the GIL held).
+    if check_signals && unsafe { PyErr_CheckSignals() } != 0 {
+        return Err(PyErrSet);
+    }
+    Ok(true)
 }

@@ -12,9 +12,10 @@ mod from_item;
 mod functions;
 mod handles;
 mod methods;
+mod module;
 mod receiver;
 mod sender;
 mod state;
 mod to_item;
 
-pub use functions::MODULE_DEF;
+pub use module::MODULE_DEF;

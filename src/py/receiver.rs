@@ -1,48 +1,29 @@
 //! `interpchan.Receiver`: the receiving handle (recv, recv_nowait, iteration, shared methods).
 
 use std::ffi::c_void;
-use std::time::Instant;
 
 use pyo3_ffi::*;
 
 use crate::core::{Failure, Handle, Item, RecvEnd};
 
 use super::args::{self, parse, Param};
-use super::blocking::Waiter;
+use super::blocking::{wait_for, Stop, Wait};
 use super::errors::{raise, timeout_error};
-use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
+use super::ffi::{Owned, PyErrSet, PyResult};
 use super::from_item::received;
 use super::handles::{self, handle};
 use super::methods::{method, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
 use super::state::State;
 
-/// Why `take` returned no item.
-pub enum NoItem {
-    Failed(Failure),
-    Raised,
-}
-
-/// Takes an item off the channel: `wait` is `None` for a non-blocking call, else the deadline
-/// (`Some(None)`: wait forever). The GIL is released while waiting.
-pub fn take(handle: &Handle<RecvEnd>, wait: Option<Option<Instant>>) -> Result<Item, NoItem> {
+/// Takes an item off the channel, waiting as `wait` allows (with the GIL released).
+pub fn take(handle: &Handle<RecvEnd>, wait: Wait) -> Result<Item, Stop> {
     match (handle.try_recv(), wait) {
         (Ok(item), _) => Ok(item),
-        (Err(Failure::WouldBlock), Some(deadline)) => {
-            let waiter = Waiter::new(deadline);
-            loop {
-                let until = waiter.slice();
-                match allow_threads(|| handle.recv_until(until)) {
-                    Ok(item) => return Ok(item),
-                    Err(Failure::Timeout) => match waiter.again() {
-                        Ok(true) => continue,
-                        Ok(false) => return Err(NoItem::Failed(Failure::Timeout)),
-                        Err(PyErrSet) => return Err(NoItem::Raised),
-                    },
-                    Err(kind) => return Err(NoItem::Failed(kind)),
-                }
-            }
-        }
-        (Err(kind), _) => Err(NoItem::Failed(kind)),
+        (Err(Failure::WouldBlock), Wait::Until(deadline)) => wait_for(deadline, (), |(), until| {
+            handle.recv_until(until).map_err(|kind| (kind, ()))
+        })
+        .map_err(|(stop, ())| stop),
+        (Err(kind), _) => Err(Stop::Failed(kind)),
     }
 }
 
@@ -50,38 +31,31 @@ pub fn take(handle: &Handle<RecvEnd>, wait: Option<Option<Instant>>) -> Result<I
 ///
 /// # Safety
 /// `state` is this interpreter's module state.
-pub unsafe fn raise_no_item(state: &State, why: NoItem) -> PyErrSet {
+pub unsafe fn raise_stop(state: &State, stop: Stop) -> PyErrSet {
+    let (exc, msg) = match stop {
+        Stop::Raised => return PyErrSet,
+        Stop::Failed(Failure::Closed) => (state.channel_closed, "recv on a closed Receiver"),
+        Stop::Failed(Failure::Disconnected) => (
+            state.channel_closed,
+            "the channel is closed: every Sender is gone and no item is left",
+        ),
+        Stop::Failed(Failure::WouldBlock) => (state.empty, "the channel is empty"),
+        Stop::Failed(Failure::Timeout) => return timeout_error("recv timed out: no item arrived"),
+    };
     // SAFETY: the state's exception classes are live.
-    unsafe {
-        match why {
-            NoItem::Raised => PyErrSet,
-            NoItem::Failed(Failure::Closed) => {
-                raise(state.channel_closed, "recv on a closed Receiver")
-            }
-            NoItem::Failed(Failure::Disconnected) => raise(
-                state.channel_closed,
-                "the channel is closed: every Sender is gone and no item is left",
-            ),
-            NoItem::Failed(Failure::WouldBlock) => raise(state.empty, "the channel is empty"),
-            NoItem::Failed(Failure::Timeout) => timeout_error("recv timed out: no item arrived"),
-        }
-    }
+    unsafe { raise(exc, msg) }
 }
 
 /// # Safety
 /// `slf` is a live Receiver; `state` is this interpreter's module state.
-unsafe fn recv_item(
-    state: &State,
-    slf: *mut PyObject,
-    wait: Option<Option<Instant>>,
-) -> PyResult<Owned> {
+unsafe fn recv_item(state: &State, slf: *mut PyObject, wait: Wait) -> PyResult<Owned> {
     // SAFETY: per the contract.
     let handle = unsafe { handle::<RecvEnd>(slf) };
     match take(handle, wait) {
         // SAFETY: per the contract.
         Ok(item) => unsafe { received(state, item) },
         // SAFETY: per the contract.
-        Err(why) => Err(unsafe { raise_no_item(state, why) }),
+        Err(stop) => Err(unsafe { raise_stop(state, stop) }),
     }
 }
 
@@ -105,7 +79,7 @@ unsafe extern "C" fn recv(
                 0,
             )?;
             let deadline = args::deadline(timeout)?;
-            recv_item(state, slf, Some(deadline))
+            recv_item(state, slf, Wait::Until(deadline))
         })
     }
 }
@@ -121,7 +95,7 @@ unsafe extern "C" fn recv_nowait(
     unsafe {
         with_type_state(cls, |state| {
             args::no_args("recv_nowait", nargs, kwnames)?;
-            recv_item(state, slf, None)
+            recv_item(state, slf, Wait::Never)
         })
     }
 }
@@ -133,10 +107,10 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     // state lookup by type is valid.
     unsafe {
         with_type_state(Py_TYPE(slf), |state| {
-            match take(handle::<RecvEnd>(slf), Some(None)) {
+            match take(handle::<RecvEnd>(slf), Wait::Until(None)) {
                 Ok(item) => received(state, item),
-                Err(NoItem::Failed(Failure::Closed | Failure::Disconnected)) => Err(PyErrSet),
-                Err(why) => Err(raise_no_item(state, why)),
+                Err(Stop::Failed(Failure::Closed | Failure::Disconnected)) => Err(PyErrSet),
+                Err(stop) => Err(raise_stop(state, stop)),
             }
         })
     }

@@ -8,13 +8,13 @@ use pyo3_ffi::*;
 use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
-use super::blocking::Waiter;
+use super::blocking::{wait_for, Stop, Wait};
 use super::errors::{raise, timeout_error};
-use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
+use super::ffi::{Owned, PyErrSet, PyResult};
 use super::handles::{self, handle};
 use super::methods::{method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
 use super::state::State;
-use super::to_item::{convert, Outgoing};
+use super::to_item::convert;
 
 unsafe extern "C" fn send(
     slf: *mut PyObject,
@@ -32,7 +32,7 @@ unsafe extern "C" fn send(
             ];
             let [obj, timeout] = parse("send", args, nargs, kwnames, params, 1, 1)?;
             let deadline = args::deadline(timeout)?;
-            send_item(state, slf, obj, Some(deadline))
+            send_item(state, slf, obj, Wait::Until(deadline))
         })
     }
 }
@@ -56,13 +56,13 @@ unsafe extern "C" fn send_nowait(
                 1,
                 1,
             )?;
-            send_item(state, slf, obj, None)
+            send_item(state, slf, obj, Wait::Never)
         })
     }
 }
 
-/// Sends `obj`; `wait` is `None` for a non-blocking send, else the deadline (`Some(None)`:
-/// wait forever). On any failure nothing is enqueued and moved Buffers are given back.
+/// Sends `obj`, waiting as `wait` allows (with the GIL released). On any failure nothing is
+/// enqueued and moved Buffers are given back.
 ///
 /// # Safety
 /// `slf` is a live Sender, `obj` a live object, `state` this interpreter's module state.
@@ -70,66 +70,45 @@ unsafe fn send_item(
     state: &State,
     slf: *mut PyObject,
     obj: *mut PyObject,
-    wait: Option<Option<std::time::Instant>>,
+    wait: Wait,
 ) -> PyResult<Owned> {
     // SAFETY: per the contract.
     let handle = unsafe { handle::<SendEnd>(slf) };
     // SAFETY: per the contract.
-    let (item, moved) = unsafe { convert(state, obj)? }.into_parts();
-    let failure = match handle.try_send(item) {
-        Ok(()) => return none(),
-        Err(failure) => failure,
-    };
-    let (kind, item) = match (failure.kind, wait) {
-        (Failure::WouldBlock, Some(deadline)) => match block(handle, failure.item, deadline) {
+    let (item, moved) = unsafe { convert(state, obj)? };
+    let (stop, item) = match (handle.try_send(item), wait) {
+        (Ok(()), _) => return none(),
+        (
+            Err(SendFailure {
+                kind: Failure::WouldBlock,
+                item,
+            }),
+            Wait::Until(deadline),
+        ) => match wait_for(deadline, item, |item, until| {
+            handle
+                .send_until(item, until)
+                .map_err(|failure| (failure.kind, failure.item))
+        }) {
             Ok(()) => return none(),
-            Err((err, item)) => (err, item),
+            Err(stopped) => stopped,
         },
-        (kind, _) => (Ok(kind), failure.item),
+        (Err(failure), _) => (Stop::Failed(failure.kind), failure.item),
     };
-    Outgoing::restore(moved, item);
-    let (exc, msg) = match kind {
-        Err(PyErrSet) => return Err(PyErrSet),
-        Ok(Failure::Closed) => (state.channel_closed, "send on a closed Sender"),
-        Ok(Failure::Disconnected) => (
+    moved.give_back(item);
+    let (exc, msg) = match stop {
+        Stop::Raised => return Err(PyErrSet),
+        Stop::Failed(Failure::Closed) => (state.channel_closed, "send on a closed Sender"),
+        Stop::Failed(Failure::Disconnected) => (
             state.channel_closed,
             "no Receiver of this channel remains; the item was not sent",
         ),
-        Ok(Failure::WouldBlock) => (state.full, "the channel is full"),
-        Ok(Failure::Timeout) => {
+        Stop::Failed(Failure::WouldBlock) => (state.full, "the channel is full"),
+        Stop::Failed(Failure::Timeout) => {
             return Err(timeout_error("send timed out: the channel stayed full"))
         }
     };
     // SAFETY: the state's exception classes are live.
     Err(unsafe { raise(exc, msg) })
-}
-
-/// Waits, with the GIL released, until the item is sent; on failure hands it back with why
-/// (`Err(PyErrSet)`: a signal handler raised).
-fn block(
-    handle: &crate::core::Handle<SendEnd>,
-    mut item: crate::core::Item,
-    deadline: Option<std::time::Instant>,
-) -> Result<(), (PyResult<Failure>, crate::core::Item)> {
-    let waiter = Waiter::new(deadline);
-    loop {
-        let until = waiter.slice();
-        match allow_threads(|| handle.send_until(item, until)) {
-            Ok(()) => return Ok(()),
-            Err(SendFailure {
-                kind: Failure::Timeout,
-                item: back,
-            }) => {
-                item = back;
-                match waiter.again() {
-                    Ok(true) => continue,
-                    Ok(false) => return Err((Ok(Failure::Timeout), item)),
-                    Err(err) => return Err((Err(err), item)),
-                }
-            }
-            Err(SendFailure { kind, item }) => return Err((Ok(kind), item)),
-        }
-    }
 }
 
 static mut METHODS: [PyMethodDef; 8] = {

@@ -15,11 +15,20 @@ use super::state::State;
 /// Deepest nesting of containers that is sent (deeper, or self-referential: `TypeError`).
 pub const MAX_DEPTH: usize = 1000;
 
-/// A converted object: the item, and the Buffer objects whose memory it took, in the order
-/// `Item::visit_moved_buffers` finds it.
-pub struct Outgoing {
-    pub item: Item,
-    moved: Vec<Owned>,
+/// The Buffer objects whose memory an item took, in the order `Item::visit_moved_buffers`
+/// finds that memory, so that a failed send can give each its memory back.
+pub struct MovedFrom(Vec<Owned>);
+
+impl MovedFrom {
+    /// Gives the moved memory in `item` back to the Buffer objects it came from.
+    pub fn give_back(self, mut item: Item) {
+        let mut objects = self.0.into_iter();
+        item.visit_moved_buffers(&mut |slot| {
+            let obj = objects.next().expect("one object per moved buffer");
+            // SAFETY: `obj` is the live Buffer this memory was taken from.
+            unsafe { buffer::put_back(obj.as_ptr(), slot.take()) };
+        });
+    }
 }
 
 /// Converts `obj` for sending. Buffers inside it are moved only once everything else
@@ -27,7 +36,7 @@ pub struct Outgoing {
 ///
 /// # Safety
 /// `obj` is a live object; `state` is this interpreter's module state.
-pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<Outgoing> {
+pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, MovedFrom)> {
     let mut converter = Converter {
         state,
         buffers: Vec::new(),
@@ -54,26 +63,7 @@ pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<Outgoing> {
         let mut taken = taken.into_iter();
         item.visit_moved_buffers(&mut |slot| *slot = taken.next().expect("one per placeholder"));
     }
-    Ok(Outgoing {
-        item,
-        moved: buffers,
-    })
-}
-
-impl Outgoing {
-    /// Gives moved memory back to its Buffer objects after a failed send.
-    pub fn restore(moved: Vec<Owned>, mut item: Item) {
-        let mut objects = moved.into_iter();
-        item.visit_moved_buffers(&mut |slot| {
-            let obj = objects.next().expect("one object per moved buffer");
-            // SAFETY: `obj` is the live Buffer this memory was taken from.
-            unsafe { buffer::put_back(obj.as_ptr(), slot.take()) };
-        });
-    }
-
-    pub fn into_parts(self) -> (Item, Vec<Owned>) {
-        (self.item, self.moved)
-    }
+    Ok((item, MovedFrom(buffers)))
 }
 
 struct Converter<'s> {
