@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -76,6 +76,15 @@ class Task:
         self.join = join
 
 
+def _own_handles(value: Any) -> Any:
+    """value with every handle in it (in lists and tuples too) replaced by a clone."""
+    if isinstance(value, (interpchan.Sender, interpchan.Receiver)):
+        return value.clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_own_handles(v) for v in value)
+    return value
+
+
 class Peer:
     """Runs module-level functions from tests/workers.py in one kind of peer."""
 
@@ -92,6 +101,7 @@ class Peer:
             return Task(lambda timeout=JOIN_TIMEOUT: value)
         if self.kind == "thread":
             result: dict[str, Any] = {}
+            args = _own_handles(args)  # like spawn: the test may close its handles at once
 
             def target() -> None:
                 try:
@@ -112,6 +122,53 @@ class Peer:
             return Task(join_thread)
         worker = interpchan.spawn(func, *args)
         return Task(lambda timeout=JOIN_TIMEOUT: worker.join(timeout))
+
+
+@pytest.fixture
+def gil_held_until_blocked() -> Iterator[None]:
+    """With a huge switch interval a thread holding the GIL keeps it until it blocks.
+
+    So when a test waits for a helper thread (releasing the GIL), it only runs again once that
+    thread has blocked inside a call that releases the GIL: no sleeps, no races.
+    """
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1000)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+class Blocked:
+    """A call running in a helper thread; with ``gil_held_until_blocked`` it is blocked by the
+    time the constructor returns (or it has already finished, which ``done`` tells)."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.outcome: dict[str, Any] = {}
+        started = threading.Event()
+
+        def target() -> None:
+            started.set()  # the test cannot run before this thread gives the GIL up
+            try:
+                self.outcome["value"] = call()
+            except BaseException as exc:
+                self.outcome["error"] = exc
+
+        self.thread = threading.Thread(target=target)
+        self.thread.start()
+        assert started.wait(JOIN_TIMEOUT)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.outcome)
+
+    def result(self, timeout: float = JOIN_TIMEOUT) -> Any:
+        """The call's value; raises what it raised."""
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the blocked call did not finish in time"
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["value"]
 
 
 @pytest.fixture(params=["main", "thread", "subinterp"])

@@ -222,3 +222,73 @@ def test_received_view_outlives_the_receiver_handle() -> None:
     view = rx.recv()
     del tx, rx
     assert view.tobytes() == b"persist"
+
+
+def test_forwarding_a_received_buffer_needs_its_view_released() -> None:
+    tx, rx = interpchan.channel()
+    tx2, rx2 = interpchan.channel()
+    tx.send(bytearray(b"forward me"))
+    view = rx.recv(timeout=5)
+    buf = view.obj
+    with pytest.raises(BufferError):
+        tx2.send(buf)  # the received view is still alive
+    assert len(rx2) == 0 and not buf.moved
+    view.release()
+    tx2.send(buf)
+    assert buf.moved and len(buf) == 0
+    forwarded = rx2.recv(timeout=5)
+    assert forwarded.tobytes() == b"forward me"
+
+
+def test_writing_into_a_received_copy_leaves_the_original_alone() -> None:
+    original = bytearray(b"abc")
+    strided = np.arange(10, dtype=np.int32)[::3]
+    tx, rx = interpchan.channel()
+    tx.send(original)
+    tx.send(strided)
+    got = rx.recv(timeout=5)
+    got[0] = ord("X")
+    assert got.tobytes() == b"Xbc" and original == bytearray(b"abc")
+    arr = np.asarray(rx.recv(timeout=5))
+    assert arr.flags.c_contiguous and arr.tolist() == [0, 3, 6, 9]
+    arr[:] = -1
+    assert strided.tolist() == [0, 3, 6, 9]
+
+
+def test_received_view_of_a_buffer_can_be_resent_as_a_copy() -> None:
+    tx, rx = interpchan.channel()
+    buf = interpchan.Buffer(4)
+    memoryview(buf)[:] = b"orig"
+    tx.send(buf)
+    view = rx.recv(timeout=5)
+    tx.send(view)  # a memoryview is an ordinary buffer object: copied, the view stays usable
+    copy = rx.recv(timeout=5)
+    view[:] = b"new!"
+    assert copy.tobytes() == b"orig" and view.tobytes() == b"new!"
+
+
+def test_copied_buffers_keep_format_and_shape_in_a_peer(peer) -> None:
+    originals = [
+        bytearray(b"bytes"),
+        array.array("d", [1.5, -2.25]),
+        memoryview(bytes(range(12)))[1::2],
+        np.arange(6, dtype=np.int16).reshape(2, 3).T,  # not C-contiguous: arrives in C order
+    ]
+    expected = [memoryview(o) for o in originals]
+    to_peer, peer_rx = interpchan.channel()
+    peer_tx, from_peer = interpchan.channel()
+    for original in originals:
+        to_peer.send(original)
+    to_peer.close()
+    task = peer.run(workers.describe_views, peer_rx, peer_tx)
+    peer_rx.close()
+    peer_tx.close()
+    got = workers.drain(from_peer)
+    assert task.join() == len(originals)
+    for (seen, back), want in zip(got, expected, strict=True):
+        contents = want.tobytes()
+        assert seen == ("memoryview", True, False, want.format, want.itemsize, want.shape, contents)
+        assert back.format == want.format and back.shape == want.shape
+        flipped = bytes([contents[0] ^ 0xFF]) + contents[1:]
+        assert back.tobytes() == flipped  # the peer's write came back in its copy...
+        assert want.tobytes() == contents  # ...and never reached the original

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -53,7 +54,7 @@ def test_items_arrive_in_order_from_a_peer(peer) -> None:
     items = list(range(500))
     task = peer.run(workers.produce, tx, items)
     tx.close()
-    assert list(rx) == items
+    assert workers.drain(rx) == items
     assert task.join() == 500
 
 
@@ -342,3 +343,36 @@ def test_repr_names_the_channel() -> None:
     assert "Sender" in repr(tx) and "capacity=3" in repr(tx) and "open" in repr(tx)
     rx.close()
     assert "Receiver" in repr(rx) and "closed" in repr(rx)
+
+
+def test_exception_classes_form_the_documented_hierarchy() -> None:
+    assert issubclass(interpchan.ChannelError, Exception)
+    assert issubclass(interpchan.ChannelClosed, interpchan.ChannelError)
+    assert issubclass(interpchan.Empty, interpchan.ChannelError)
+    assert issubclass(interpchan.Empty, queue.Empty)
+    assert issubclass(interpchan.Full, interpchan.ChannelError)
+    assert issubclass(interpchan.Full, queue.Full)
+    assert issubclass(interpchan.WorkerError, Exception)
+    assert not issubclass(interpchan.ChannelClosed, (queue.Empty, queue.Full))
+
+
+def test_handles_collected_in_a_reference_cycle_close_the_channel() -> None:
+    tx, rx = interpchan.channel()
+    cycle: list[object] = [rx]
+    cycle.append(cycle)
+    del rx, cycle
+    gc.collect()
+    assert tx.closed
+    with pytest.raises(interpchan.ChannelClosed):
+        tx.send("nobody can receive this")
+
+
+def test_len_counts_waiting_items_on_every_handle() -> None:
+    tx, rx = interpchan.channel(3)
+    clone = rx.clone()
+    assert len(tx) == len(rx) == len(clone) == 0
+    tx.send("a")
+    tx.send("b")
+    assert len(tx) == len(rx) == len(clone) == 2
+    assert clone.recv(timeout=1) == "a"
+    assert len(tx) == len(rx) == 1

@@ -28,14 +28,21 @@ NATIVE_ITEMS: list[Any] = [
     1.5,
     -0.0,
     float("inf"),
+    float("-inf"),
+    float("nan"),
+    5e-324,
     complex(1.5, -2),
+    complex(float("inf"), -0.0),
     "",
     "ascii",
     "héllo wörld",
     "emoji 🎉",
     "lone surrogate \ud800 here",
+    "\udfff\U0010ffff\x00",
+    "x" * 100_000,
     b"",
     b"\x00\xffbytes",
+    bytes(range(256)) * 1000,
     (),
     (1, "two", (3.0, None)),
     [],
@@ -44,6 +51,8 @@ NATIVE_ITEMS: list[Any] = [
     {"a": 1, 2: [3], (4, 5): {"nested": {6}}},
     set(),
     {1, "x", (2, 3)},
+    {True, 2.5, b"b", None},
+    {True: "bool key", 2: "int key", 3.5: "float key", None: (), b"k": "bytes key"},
     frozenset(),
     frozenset({1, frozenset({2})}),
 ]
@@ -57,10 +66,17 @@ def _same(a: Any, b: Any) -> bool:
         return (math.isnan(a) and math.isnan(b)) or (
             a == b and math.copysign(1, a) == math.copysign(1, b)
         )
+    if isinstance(a, complex):
+        return _same(a.real, b.real) and _same(a.imag, b.imag)
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        same_keys = sorted(map(repr, a)) == sorted(map(repr, b))  # True and 1 are equal keys
+        same_items = same_keys and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return same_items and getattr(a, "__dict__", None) == getattr(b, "__dict__", None)
+    if isinstance(a, (set, frozenset)):
+        # Equal sets whose members also keep their exact types (1 and True are equal).
+        return a == b and sorted(map(repr, a)) == sorted(map(repr, b))
     return a == b
 
 
@@ -87,7 +103,7 @@ def _describe_in(peer, items: list[Any]) -> list[tuple[str, Any]]:
     task = peer.run(workers.describe, peer_rx, peer_tx)
     peer_rx.close()
     peer_tx.close()
-    got = list(from_peer)
+    got = workers.drain(from_peer)
     assert task.join() == len(items)
     return got
 
@@ -100,12 +116,23 @@ def test_every_native_item_through_a_peer(peer) -> None:
         assert _same(back, item)
 
 
+def _my_dict() -> workers.MyDict:
+    d = workers.MyDict(k=[1, 2])
+    d.note = "attribute kept"
+    return d
+
+
 PICKLED_ITEMS: list[Any] = [
     workers.Point(1, 2),
     workers.MyInt(7),
     decimal.Decimal("1.25"),
     fractions.Fraction(3, 7),
     OrderedDict(a=1, b=2),
+    workers.MyStr("a str subclass"),
+    workers.MyFloat(2.5),
+    workers.Pair(1, "two"),
+    _my_dict(),
+    {1, 2.0, frozenset({decimal.Decimal("1.5")})},  # a native set around a pickled item
     range(3, 10, 2),
     [workers.Point(3, 4), {"k": workers.MyInt(5)}],
 ]
@@ -178,7 +205,7 @@ def test_sender_and_receiver_items_are_new_working_handles(peer) -> None:
     # The received handles keep the channel alive and work in a peer.
     task = peer.run(workers.produce, sent_tx, ["via a sent Sender"])
     sent_tx.close()
-    assert list(sent_rx) == ["via a sent Sender"]
+    assert workers.drain(sent_rx) == ["via a sent Sender"]
     task.join()
 
 
@@ -209,3 +236,18 @@ def _explode() -> None:
 class _FailsToUnpickle:
     def __reduce__(self) -> tuple[Any, ...]:
         return (_explode, ())
+
+
+def test_a_handle_in_flight_keeps_its_channel_end_alive(peer) -> None:
+    """The only Sender of a channel travels through another channel and works where received."""
+    inner_tx, inner_rx = interpchan.channel()
+    outer_tx, outer_rx = interpchan.channel()
+    outer_tx.send(inner_tx)
+    outer_tx.close()
+    inner_tx.close()  # the Sender in flight is now the only one
+    assert not inner_rx.closed
+    task = peer.run(workers.forward_through_received_sender, outer_rx, "through a sent Sender")
+    outer_rx.close()
+    assert workers.drain(inner_rx) == ["through a sent Sender"]
+    assert task.join() is True
+    assert inner_rx.closed

@@ -5,7 +5,10 @@ from __future__ import annotations
 import gc
 import sys
 
+import pytest
+
 import interpchan
+import workers
 
 
 def _rss_bytes() -> int:
@@ -58,3 +61,23 @@ def test_sent_objects_are_not_kept_alive() -> None:
     assert sys.getrefcount(payload) == before  # the channel holds Rust data, not the object
     got = [rx.recv() for _ in range(1000)]
     assert all(g == payload and g is not payload for g in got)
+
+
+def test_memory_is_stable_over_200k_messages_from_a_sub_interpreter() -> None:
+    tx, rx = interpchan.channel(64)
+    worker = interpchan.spawn(workers.produce_many, tx, 220_000)
+    tx.close()
+    for _ in range(20_000):  # warm up: the interpreter and the allocators are set up by now
+        rx.recv(timeout=30)
+    gc.collect()
+    rss_before = _rss_bytes()
+    kinds: set[type] = set()
+    for _ in range(200_000):
+        kinds.add(type(rx.recv(timeout=30)))
+    gc.collect()
+    growth = _rss_bytes() - rss_before
+    with pytest.raises(interpchan.ChannelClosed):
+        rx.recv(timeout=30)
+    assert worker.join(60) == 220_000
+    assert kinds == {tuple, memoryview}
+    assert growth < 8 * 1024 * 1024, f"RSS grew by {growth / 1e6:.1f} MB"

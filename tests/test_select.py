@@ -75,7 +75,7 @@ def test_select_in_a_peer(peer) -> None:
     for rx in receivers:
         rx.close()
     out_tx.close()
-    assert sorted(out_rx) == [(i, f"item {i}") for i in range(3)]
+    assert sorted(workers.drain(out_rx)) == [(i, f"item {i}") for i in range(3)]
     assert task.join() == 3
 
 

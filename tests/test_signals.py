@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 import interpchan
-
-
-@pytest.fixture
-def gil_held_until_blocked() -> Iterator[None]:
-    """With a huge switch interval the main thread only lets other threads run when it blocks."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1000)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def _interrupt_when_blocked(call: Callable[[], Any]) -> float:

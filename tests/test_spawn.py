@@ -63,7 +63,7 @@ def test_caller_may_close_its_handles_right_after_spawn() -> None:
     tx, rx = interpchan.channel()
     worker = interpchan.spawn(workers.produce, tx, ["a", "b"])
     tx.close()  # spawn holds its own reference
-    assert list(rx) == ["a", "b"]
+    assert workers.drain(rx) == ["a", "b"]
     assert worker.join(60) == 2
 
 
@@ -104,3 +104,43 @@ def _function_in_missing_module():
     ghost.__module__ = "no_such_module_for_interpchan_tests"
     ghost.__qualname__ = "ghost"
     return ghost
+
+
+def test_buffer_arguments_move_into_the_worker() -> None:
+    buf = interpchan.Buffer(1000)
+    memoryview(buf)[:] = bytes([3]) * 1000
+    worker = interpchan.spawn(workers.sum_buffer, buf)
+    assert buf.moved and len(buf) == 0  # moved at spawn time, like a sent item
+    assert worker.join(60) == (3000, 1000, True)
+
+
+def test_copied_buffer_arguments_and_buffer_return_values() -> None:
+    data = bytearray(b"\x01\x02\x03")
+    assert interpchan.spawn(workers.sum_buffer, data).join(60) == (6, 3, True)
+    assert data == bytearray(b"\x01\x02\x03")
+    view = interpchan.spawn(workers.make_buffer, 64, 9).join(60)
+    assert isinstance(view, memoryview) and isinstance(view.obj, interpchan.Buffer)
+    assert not view.readonly and view.tobytes() == bytes([9]) * 64
+    view[0] = 0  # still valid and writable: the worker's interpreter is gone by now
+    assert view[0] == 0
+
+
+def test_return_values_travel_like_items() -> None:
+    sent = {"big": 10**100, "set": frozenset({1.5}), "point": workers.Point(1, 2)}
+    worker = interpchan.spawn(workers.consume, *_one_item_channel(sent))
+    assert worker.join(60) == [sent]
+
+
+def _one_item_channel(item: object) -> tuple[interpchan.Receiver, int]:
+    tx, rx = interpchan.channel()
+    tx.send(item)
+    tx.close()
+    return rx, 1
+
+
+def test_spawn_with_handles_in_keyword_arguments() -> None:
+    tx, rx = interpchan.channel()
+    worker = interpchan.spawn(workers.produce, tx=tx, items=[1, 2, 3])
+    tx.close()
+    assert workers.drain(rx) == [1, 2, 3]
+    assert worker.join(60) == 3

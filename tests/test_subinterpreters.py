@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -36,9 +38,10 @@ def test_twenty_interpreters_import_at_once_each_with_its_own_types() -> None:
         t.start()
     for t in threads:
         t.join(120)
+    assert not any(t.is_alive() for t in threads)
     assert not errors, errors
     tx.close()
-    ids = list(rx)
+    ids = workers.drain(rx)
     assert len(ids) == 20
     assert len({sender for sender, _, _ in ids}) == 20
     assert len({buffer for _, buffer, _ in ids}) == 20
@@ -110,7 +113,7 @@ def test_handles_pickle_to_any_interpreter_of_the_process(peer) -> None:
     task = peer.run(workers.produce, restored, ["restored"])
     restored.close()
     tx.close()
-    assert list(rx) == ["restored"]
+    assert workers.drain(rx) == ["restored"]
     task.join()
 
 
@@ -126,7 +129,19 @@ def test_unpickling_after_the_end_is_gone_raises_channel_closed() -> None:
         pickle.loads(rx_ref)
 
 
-def test_unpickling_a_reference_from_another_process_raises_channel_closed() -> None:
+def test_unpickling_a_handle_pickled_in_another_process_raises_channel_closed() -> None:
+    script = (
+        "import interpchan, pickle, sys\n"
+        "tx, rx = interpchan.channel()\n"
+        "sys.stdout.buffer.write(pickle.dumps(tx))\n"
+    )
+    made = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    with pytest.raises(interpchan.ChannelClosed, match="another process"):
+        pickle.loads(made.stdout)
+
+
+def test_forged_references_raise_channel_closed() -> None:
     tx, _rx = interpchan.channel()
     reference = bytearray(tx.__reduce__()[1][0])
     reference[1] ^= 0xFF  # the process part of the reference
@@ -171,7 +186,7 @@ def test_threads_and_interpreters_share_one_channel() -> None:
     thread = threading.Thread(target=workers.produce_tagged, args=(tx.clone(), 1, 500))
     thread.start()
     tx.close()
-    got = list(rx)
+    got = workers.drain(rx)
     thread.join(60)
     assert interp_producer.join(60) == 500
     assert sorted(got) == [(tag, i) for tag in range(2) for i in range(500)]
@@ -194,7 +209,12 @@ def test_blocking_exchange_with_a_sub_interpreter_on_another_thread(own_gil: boo
 
     def run() -> None:
         try:
-            interp.exec("for item in rx:\n    tx.send(item * 2, timeout=30)\ntx.close()\n")
+            interp.exec(
+                "import workers\n"
+                "for item in workers.bounded_iter(rx):\n"
+                "    tx.send(item * 2, timeout=30)\n"
+                "tx.close()\n"
+            )
         except BaseException as exc:
             errors.append(exc)
 
