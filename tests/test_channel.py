@@ -376,3 +376,10 @@ def test_len_counts_waiting_items_on_every_handle() -> None:
     assert len(tx) == len(rx) == len(clone) == 2
     assert clone.recv(timeout=1) == "a"
     assert len(tx) == len(rx) == 1
+
+
+def test_handles_are_always_true_even_when_the_channel_is_empty() -> None:
+    tx, rx = interpchan.channel()
+    assert len(tx) == 0 and bool(tx) and bool(rx)
+    tx.close()
+    assert bool(tx)

@@ -392,11 +392,18 @@ pub const fn shared_getset<E: Kind>(closed_doc: &'static std::ffi::CStr) -> [PyG
     ]
 }
 
-/// The slots both handle types have: dealloc, repr and len().
-pub const fn shared_slots<E: Kind>() -> [PyType_Slot; 3] {
+/// `bool(handle)` is always true, as for `queue.Queue` or trio's channels: `len()` counts
+/// waiting items, but an empty channel's handle is still a handle (`if tx:` must not misfire).
+unsafe extern "C" fn always_true(_slf: *mut PyObject) -> c_int {
+    1
+}
+
+/// The slots both handle types have: dealloc, repr, len() and bool().
+pub const fn shared_slots<E: Kind>() -> [PyType_Slot; 4] {
     [
         slot(Py_tp_dealloc, dealloc::<E> as *mut c_void),
         slot(Py_tp_repr, repr::<E> as *mut c_void),
         slot(Py_mp_length, length::<E> as *mut c_void),
+        slot(Py_nb_bool, always_true as *mut c_void),
     ]
 }

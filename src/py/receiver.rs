@@ -148,12 +148,13 @@ static mut GETSET: [PyGetSetDef; 3] = {
     [closed, capacity, END_GETSET]
 };
 
-static mut SLOTS: [PyType_Slot; 9] = {
-    let [dealloc, repr, length] = handles::shared_slots::<RecvEnd>();
+static mut SLOTS: [PyType_Slot; 10] = {
+    let [dealloc, repr, length, boolean] = handles::shared_slots::<RecvEnd>();
     [
         dealloc,
         repr,
         length,
+        boolean,
         slot(Py_tp_iter, PyObject_SelfIter as *mut c_void),
         slot(Py_tp_iternext, iternext as *mut c_void),
         slot(Py_tp_methods, (&raw mut METHODS).cast()),

@@ -143,12 +143,13 @@ static mut GETSET: [PyGetSetDef; 3] = {
     [closed, capacity, END_GETSET]
 };
 
-static mut SLOTS: [PyType_Slot; 7] = {
-    let [dealloc, repr, length] = handles::shared_slots::<SendEnd>();
+static mut SLOTS: [PyType_Slot; 8] = {
+    let [dealloc, repr, length, boolean] = handles::shared_slots::<SendEnd>();
     [
         dealloc,
         repr,
         length,
+        boolean,
         slot(Py_tp_methods, (&raw mut METHODS).cast()),
         slot(Py_tp_getset, (&raw mut GETSET).cast()),
         slot(
