@@ -29,11 +29,13 @@ cd /src
 "$venv/bin/maturin" build --release --locked --no-default-features -i "$venv/bin/python" \
     -o /tmp/wheels -q
 "$venv/bin/python" -m pip install -q --force-reinstall --no-deps /tmp/wheels/interpchan-*.whl
-cd /build  # the installed package, not the source tree
 if [ "${1:-}" = "--stubtest" ]; then
     "$venv/bin/python" -m pip install -q -r /src/scripts/requirements-tools.txt
     allow=()
     [ -f /src/scripts/stubtest-allowlist.txt ] && allow=(--allowlist /src/scripts/stubtest-allowlist.txt)
+    cd /build  # the installed package, not the source tree
     exec "$venv/bin/python" -m mypy.stubtest interpchan "${allow[@]}"
 fi
-exec "$venv/bin/python" -m pytest -p no:cacheprovider --rootdir /src /src/tests "$@"
+# From /src, as scripts/test.sh runs (pytest arguments name the same paths); the package comes from
+# the venv (/src/python is not on sys.path).
+exec "$venv/bin/python" -m pytest -p no:cacheprovider "$@"
