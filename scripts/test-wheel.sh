@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the release wheel once (maturin build --release: abi3, cp312-abi3), checks that its
-# platform tag is honest (auditwheel show), then installs it into a fresh venv per CPython, with no
+# platform tag is honest (auditwheel show) and that it keeps to the stable ABI (abi3audit), then installs it into a fresh venv per CPython, with no
 # Rust toolchain on PATH, and runs the test suite against the installed package: each CPython
 # >= 3.12 on this machine, and 3.14 in the Debian sid root when this machine has no 3.14 of its
 # own (skipped if no sid root exists, unless INTERPCHAN_REQUIRE_314 is set).
@@ -16,7 +16,7 @@ pythons=$(bash scripts/find-pythons.sh)
 newest=$(echo "$pythons" | tail -n 1)
 tools="$repo/.venv-tools"
 [ -x "$tools/bin/python" ] || "$newest" -m venv "$tools"
-"$tools/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-tools.txt
+"$tools/bin/python" -m pip install -q --disable-pip-version-check -r scripts/requirements-wheel.txt
 
 dist="$repo/target/wheelhouse"
 rm -rf "$dist"
@@ -37,6 +37,10 @@ if [ -z "$allowed" ] || [ "$claimed" != "$allowed" ]; then
     exit 1
 fi
 echo "platform tag $claimed: honest (auditwheel agrees)"
+if [[ "$(basename "$wheel")" == *-abi3-* ]]; then
+    echo "=== stable ABI check: abi3audit (every CPython symbol used is in the claimed abi3 version)"
+    "$tools/bin/abi3audit" --strict --summary "$wheel"
+fi
 
 status=0
 for py in $pythons; do
