@@ -215,7 +215,7 @@ def test_a_buffer_taken_and_given_back_by_many_threads_at_once() -> None:
     buf_view = memoryview(buf)
     buf_view[:] = bytes(range(64))
     buf_view.release()
-    calls = 3000
+    calls = 10000
     start = threading.Barrier(THREADS)
 
     def hammer_buffer(k: int) -> collections.Counter[str]:
