@@ -10,6 +10,7 @@ use super::buffer;
 use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
 use super::ffi::{BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
+use super::stack;
 use super::state::State;
 
 /// Deepest nesting of containers that is sent (deeper, or self-referential: `TypeError`).
@@ -125,13 +126,19 @@ impl Converter<'_> {
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
-        if self.depth >= MAX_DEPTH {
+        let too_deep = self.depth >= MAX_DEPTH;
+        if too_deep || (self.depth >= stack::CHECK_FROM_DEPTH && !stack::enough()) {
+            let why = if too_deep {
+                format!("containers nested more than {MAX_DEPTH} deep")
+            } else {
+                format!(
+                    "containers nested {} deep: too deep for this thread's stack",
+                    self.depth
+                )
+            };
             // SAFETY: builtin exception classes.
             unsafe {
-                raise(
-                    PyExc_RecursionError,
-                    &format!("containers nested more than {MAX_DEPTH} deep"),
-                );
+                raise(PyExc_RecursionError, &why);
                 return Err(raise_from(
                     PyExc_TypeError,
                     "cannot send this item: it is nested too deeply or contains itself",
@@ -159,7 +166,7 @@ impl Converter<'_> {
                 }
             }
         };
-        let mut items = Vec::with_capacity(size(obj).max(0) as usize);
+        let mut items = vec_with_capacity(size(obj))?;
         let mut i = 0;
         while i < size(obj) {
             // SAFETY: `i` is in bounds (checked just above; the GIL is held since); the item is
@@ -181,7 +188,7 @@ impl Converter<'_> {
 
     unsafe fn dict(&mut self, obj: *mut PyObject) -> PyResult<Box<[(Item, Item)]>> {
         // SAFETY: `obj` is a live dict.
-        let mut pairs = Vec::with_capacity(unsafe { PyDict_Size(obj) }.max(0) as usize);
+        let mut pairs = vec_with_capacity(unsafe { PyDict_Size(obj) })?;
         let mut pos: Py_ssize_t = 0;
         let (mut key, mut value) = (ptr::null_mut(), ptr::null_mut());
         // SAFETY: PyDict_Next yields borrowed pointers that we turn into our own references
@@ -200,7 +207,7 @@ impl Converter<'_> {
 
     unsafe fn iterable(&mut self, obj: *mut PyObject) -> PyResult<Box<[Item]>> {
         // SAFETY: `obj` is a live set or frozenset.
-        let mut items = Vec::with_capacity(unsafe { PySet_Size(obj) }.max(0) as usize);
+        let mut items = vec_with_capacity(unsafe { PySet_Size(obj) })?;
         // SAFETY: as above; the iterator holds its own reference to the set.
         let iter = unsafe { Owned::new(PyObject_GetIter(obj))? };
         loop {
@@ -252,6 +259,15 @@ impl Converter<'_> {
             ))
         };
         let Ok(pickled) = result else {
+            // SAFETY: attached and an exception is set. MemoryError, and KeyboardInterrupt,
+            // SystemExit and other non-`Exception` errors raised by `__reduce__` code, pass
+            // through unchanged: they do not mean that the object cannot be sent.
+            if unsafe {
+                PyErr_ExceptionMatches(PyExc_Exception) == 0
+                    || PyErr_ExceptionMatches(PyExc_MemoryError) != 0
+            } {
+                return Err(PyErrSet);
+            }
             // SAFETY: `obj` is live; builtin exception class.
             return Err(unsafe {
                 let name = type_name(obj);
@@ -268,6 +284,25 @@ impl Converter<'_> {
         // SAFETY: `pickled` is a live bytes object.
         Ok(Item::Pickled(unsafe { bytes_of(pickled.as_ptr())? }))
     }
+}
+
+/// An empty vector with room for `n` items; `MemoryError` (not an abort) if that much memory
+/// cannot be had.
+fn vec_with_capacity<T>(n: Py_ssize_t) -> PyResult<Vec<T>> {
+    let mut items = Vec::new();
+    items
+        .try_reserve_exact(n.max(0) as usize)
+        .map_err(|_| memory_error())?;
+    Ok(items)
+}
+
+/// A copy of `text`; `MemoryError` (not an abort) if it cannot be allocated.
+fn boxed_str(text: &str) -> PyResult<Box<str>> {
+    let mut copy = String::new();
+    copy.try_reserve_exact(text.len())
+        .map_err(|_| memory_error())?;
+    copy.push_str(text);
+    Ok(copy.into_boxed_str())
 }
 
 /// # Safety
@@ -295,7 +330,7 @@ unsafe fn int(obj: *mut PyObject) -> PyResult<Item> {
 unsafe fn string(obj: *mut PyObject) -> PyResult<Item> {
     // SAFETY: `obj` is a live str that outlives the borrowed text.
     if let Some(text) = unsafe { super::errors::utf8(obj) } {
-        return Ok(Item::Str(text.into()));
+        return Ok(Item::Str(boxed_str(text)?));
     }
     // Lone surrogates have no UTF-8 form: carry them through with "surrogatepass".
     // SAFETY: attached; `obj` is a live str.
