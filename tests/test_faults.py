@@ -431,19 +431,19 @@ def test_copies_that_cannot_be_allocated_raise_memory_error_not_abort() -> None:
 
         tx, rx = interpchan.channel()
         big = {
-            "list": [None] * 20_000_000,  # 160 MB here; its copy would take 480 MB
-            "str": "x" * (300 << 20),
-            "bytes": b"y" * (300 << 20),
-            "bytearray": bytearray(300 << 20),
+            "list": [None] * 6_000_000,  # 48 MB here; its copy would take 144 MB
+            "str": "x" * (100 << 20),
+            "bytes": b"y" * (100 << 20),
+            "bytearray": bytearray(100 << 20),
         }
-        resource.setrlimit(resource.RLIMIT_AS, (vm_size() + (200 << 20), resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_AS, (vm_size() + (64 << 20), resource.RLIM_INFINITY))
         for name, obj in big.items():
             try:
                 tx.send(obj)
             except MemoryError:
                 print(name, "MemoryError", len(rx))
         try:
-            interpchan.Buffer(300 << 20)
+            interpchan.Buffer(100 << 20)
         except MemoryError:
             print("Buffer MemoryError")
         tx.send({"small": [1, 2, 3]})
