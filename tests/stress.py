@@ -445,8 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--items", type=int, default=200_000, help="items in all (200 000)")
     parser.add_argument("--producers", type=int, default=4, help="producer interpreters (4)")
-    parser.add_argument("--consumer-interpreters", type=int, default=2, help="(2)")
-    parser.add_argument("--consumer-threads", type=int, default=2, help="(2)")
+    parser.add_argument(
+        "--consumer-interpreters", type=int, default=2, help="consumer sub-interpreters (2)"
+    )
+    parser.add_argument(
+        "--consumer-threads", type=int, default=2, help="consumer threads in this interpreter (2)"
+    )
     parser.add_argument("--capacity", type=int, default=64, help="bounded channel capacity (64)")
     parser.add_argument(
         "--rss-limit-mib", type=int, default=32, help="RSS growth allowed (32): see Report"
