@@ -10,6 +10,7 @@ use super::buffer;
 use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
 use super::ffi::{critical_section, BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
+use super::stack;
 use super::state::State;
 
 /// Deepest nesting of containers that is sent (deeper, or self-referential: `TypeError`).
@@ -125,13 +126,19 @@ impl Converter<'_> {
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
-        if self.depth >= MAX_DEPTH {
+        let too_deep = self.depth >= MAX_DEPTH;
+        if too_deep || (self.depth >= stack::CHECK_FROM_DEPTH && !stack::enough()) {
+            let why = if too_deep {
+                format!("containers nested more than {MAX_DEPTH} deep")
+            } else {
+                format!(
+                    "containers nested {} deep: too deep for this thread's stack",
+                    self.depth
+                )
+            };
             // SAFETY: builtin exception classes.
             unsafe {
-                raise(
-                    PyExc_RecursionError,
-                    &format!("containers nested more than {MAX_DEPTH} deep"),
-                );
+                raise(PyExc_RecursionError, &why);
                 return Err(raise_from(
                     PyExc_TypeError,
                     "cannot send this item: it is nested too deeply or contains itself",
@@ -168,7 +175,7 @@ impl Converter<'_> {
                 }
             }
         };
-        let mut items = Vec::with_capacity(size(obj).max(0) as usize);
+        let mut items = vec_with_capacity(size(obj))?;
         let mut i = 0;
         while i < size(obj) {
             // SAFETY: `i` is in bounds: checked just above, and since then no other thread ran
@@ -218,7 +225,7 @@ impl Converter<'_> {
                 entries
             })
         };
-        let mut pairs = Vec::with_capacity(entries.len());
+        let mut pairs = vec_with_capacity(entries.len() as Py_ssize_t)?;
         for (key, value) in entries {
             // SAFETY: we hold references to both.
             let key = unsafe { self.item(key.as_ptr())? };
@@ -234,7 +241,7 @@ impl Converter<'_> {
     #[cfg(not(Py_GIL_DISABLED))]
     unsafe fn iterable(&mut self, obj: *mut PyObject) -> PyResult<Box<[Item]>> {
         // SAFETY: `obj` is a live set or frozenset.
-        let mut items = Vec::with_capacity(unsafe { PySet_Size(obj) }.max(0) as usize);
+        let mut items = vec_with_capacity(unsafe { PySet_Size(obj) })?;
         // SAFETY: as above; the iterator holds its own reference to the set.
         let iter = unsafe { Owned::new(PyObject_GetIter(obj))? };
         loop {
@@ -300,6 +307,15 @@ impl Converter<'_> {
             ))
         };
         let Ok(pickled) = result else {
+            // SAFETY: attached and an exception is set. MemoryError, and KeyboardInterrupt,
+            // SystemExit and other non-`Exception` errors raised by `__reduce__` code, pass
+            // through unchanged: they do not mean that the object cannot be sent.
+            if unsafe {
+                PyErr_ExceptionMatches(PyExc_Exception) == 0
+                    || PyErr_ExceptionMatches(PyExc_MemoryError) != 0
+            } {
+                return Err(PyErrSet);
+            }
             // SAFETY: `obj` is live; builtin exception class.
             return Err(unsafe {
                 let name = type_name(obj);
@@ -336,6 +352,25 @@ unsafe fn list_items(obj: *mut PyObject) -> Vec<Owned> {
     }
 }
 
+/// An empty vector with room for `n` items; `MemoryError` (not an abort) if that much memory
+/// cannot be had.
+fn vec_with_capacity<T>(n: Py_ssize_t) -> PyResult<Vec<T>> {
+    let mut items = Vec::new();
+    items
+        .try_reserve_exact(n.max(0) as usize)
+        .map_err(|_| memory_error())?;
+    Ok(items)
+}
+
+/// A copy of `text`; `MemoryError` (not an abort) if it cannot be allocated.
+fn boxed_str(text: &str) -> PyResult<Box<str>> {
+    let mut copy = String::new();
+    copy.try_reserve_exact(text.len())
+        .map_err(|_| memory_error())?;
+    copy.push_str(text);
+    Ok(copy.into_boxed_str())
+}
+
 /// # Safety
 /// `obj` is a live exact int.
 unsafe fn int(obj: *mut PyObject) -> PyResult<Item> {
@@ -361,7 +396,7 @@ unsafe fn int(obj: *mut PyObject) -> PyResult<Item> {
 unsafe fn string(obj: *mut PyObject) -> PyResult<Item> {
     // SAFETY: `obj` is a live str that outlives the borrowed text.
     if let Some(text) = unsafe { super::errors::utf8(obj) } {
-        return Ok(Item::Str(text.into()));
+        return Ok(Item::Str(boxed_str(text)?));
     }
     // Lone surrogates have no UTF-8 form: carry them through with "surrogatepass".
     // SAFETY: attached; `obj` is a live str.
