@@ -3,10 +3,38 @@
 //! A copy into fresh memory is dominated by page faults (one per 4 KiB page, each zeroing its
 //! page). Asking the kernel for transparent huge pages on the destination first makes the same
 //! copy run about four times faster on Linux (one fault per 2 MiB). The advice is only advice:
-//! where the kernel declines it, or off Linux, nothing changes but the speed.
+//! where the kernel declines it, or off Linux, nothing changes but the speed. Large copies also
+//! release the GIL while they run.
+
+use super::ffi::allow_threads;
 
 /// Copies at least this large are worth advising huge pages for (two huge pages).
 const HUGE_PAGE_ADVICE_FROM: usize = 4 << 20;
+
+/// Copies at least this large run with the GIL released, so that the interpreter's other
+/// threads go on meanwhile (a 1 MiB copy takes about 100 µs).
+const DETACHED_COPY_FROM: usize = 1 << 20;
+
+/// Copies `len` bytes from `src` to `dst`, with the GIL released when the copy is large.
+///
+/// # Safety
+/// Attached. `src` is readable and `dst` writable for `len` bytes, the two do not overlap, and
+/// both stay so, with nobody else writing to either, while other threads run Python code:
+/// `src` is Rust-owned or the contents of an immutable object we hold a reference to, and
+/// `dst` is memory no other thread can reach yet.
+pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
+    if len < DETACHED_COPY_FROM {
+        // SAFETY: per the contract.
+        unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+        return;
+    }
+    // Addresses cross into the detached closure as plain numbers (raw pointers are not Send).
+    let (src, dst) = (src as usize, dst as usize);
+    allow_threads(move || {
+        // SAFETY: per the contract, which holds while the GIL is released.
+        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len) }
+    });
+}
 
 /// Allocates `len` zeroed bytes, or `None` if the allocator cannot provide them (never aborts).
 /// Large allocations come straight from the kernel as untouched zero pages, so this is O(1)

@@ -7,7 +7,7 @@ use pyo3_ffi::*;
 
 use crate::core::Item;
 
-use super::alloc::advise_huge_pages;
+use super::alloc::{advise_huge_pages, copy_bytes};
 use super::buffer;
 use super::errors::{raise, raise_from};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -164,11 +164,12 @@ unsafe fn new_bytes(data: &[u8]) -> PyResult<Owned> {
     // SAFETY: attached; a null source asks for an uninitialised bytes object of that size.
     let obj = unsafe { Owned::new(PyBytes_FromStringAndSize(ptr::null(), data.len() as _))? };
     // SAFETY: a bytes object has room for its size (and a NUL) at PyBytes_AsString; it is new,
-    // so no one else sees it while we fill it, and `data` is a distinct Rust allocation.
+    // so no other thread can reach it while we fill it, and `data` is a distinct Rust
+    // allocation that we borrow.
     unsafe {
         let dst = PyBytes_AsString(obj.as_ptr()).cast::<u8>();
         advise_huge_pages(dst, data.len());
-        ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+        copy_bytes(data.as_ptr(), dst, data.len());
     }
     Ok(obj)
 }

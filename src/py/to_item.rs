@@ -419,15 +419,19 @@ unsafe fn string(obj: *mut PyObject) -> PyResult<Item> {
 /// # Safety
 /// `obj` is a live bytes object.
 unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
-    // SAFETY: `obj` is live bytes: `size` bytes at `data`, valid while it lives.
+    // SAFETY: `obj` is live bytes: `size` bytes at `data`, valid while it lives. Our own
+    // reference keeps it alive even if another thread drops the container it came from while a
+    // large copy runs detached; and CPython never changes a bytes object that more than one
+    // reference can reach, so its contents stay as they are.
     unsafe {
-        let data = PyBytes_AsString(obj);
+        let held = Owned::borrowed(obj);
+        let data = PyBytes_AsString(held.as_ptr());
         if data.is_null() {
             return Err(PyErrSet);
         }
-        let size = PyBytes_Size(obj) as usize;
+        let size = PyBytes_Size(held.as_ptr()) as usize;
         let mut out = super::alloc::try_zeroed(size).ok_or_else(memory_error)?;
-        ptr::copy_nonoverlapping(data.cast::<u8>(), out.as_mut_ptr(), size);
+        super::alloc::copy_bytes(data.cast::<u8>(), out.as_mut_ptr(), size);
         Ok(out)
     }
 }
