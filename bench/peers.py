@@ -45,6 +45,15 @@ class Unsupported(Exception):
     """This peer cannot do this workload (the message says why; the table shows it)."""
 
 
+def _trip_range(n: int, budget: float) -> Iterator[int]:
+    """0 to n - 1, ending early once ``budget`` seconds have passed (after 20 at least)."""
+    stop = time.perf_counter() + budget
+    for i in range(n):
+        if i >= 20 and time.perf_counter() > stop:
+            return
+        yield i
+
+
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -166,8 +175,9 @@ class Peer:
         """``pool`` buffers of ``nbytes`` go to the far side and back, n hand-offs each way."""
         raise Unsupported("no move: see the bytes rows")
 
-    def round_trips(self, n: int, timeout: float) -> list[float]:
-        """n blocking ping-pong round trips of a small int; microseconds each."""
+    def round_trips(self, n: int, timeout: float, budget: float = 60.0) -> list[float]:
+        """n blocking ping-pong round trips of a small int (fewer if they take more than
+        ``budget`` seconds); microseconds each."""
         raise Unsupported("not measured")
 
     def registered(self) -> int | None:
@@ -278,7 +288,7 @@ class Interpchan(Peer):
             far.join()
         return Run(end - start)
 
-    def round_trips(self, n: int, timeout: float) -> list[float]:
+    def round_trips(self, n: int, timeout: float, budget: float = 60.0) -> list[float]:
         ping_tx, ping_rx = interpchan.channel()
         pong_tx, pong_rx = interpchan.channel()
         ready_tx, ready_rx = interpchan.channel()
@@ -294,7 +304,7 @@ class Interpchan(Peer):
         ) as far:
             far.wait_ready(ready_rx)
             send, recv, clock = ping_tx.send, pong_rx.recv, time.perf_counter_ns
-            for i in range(n):
+            for i in _trip_range(n, budget):
                 start = clock()
                 send(i)
                 recv(timeout)
@@ -350,7 +360,7 @@ class InterpchanBatched(Interpchan):
     def circulate(self, nbytes: int, pool: int, n: int, timeout: float) -> Run:
         raise Unsupported("same as interpchan")
 
-    def round_trips(self, n: int, timeout: float) -> list[float]:
+    def round_trips(self, n: int, timeout: float, budget: float = 60.0) -> list[float]:
         raise Unsupported("same as interpchan")
 
 
@@ -421,7 +431,7 @@ class ThreadQueue(Peer):
             far.join()
         return Run(end - start)
 
-    def round_trips(self, n: int, timeout: float) -> list[float]:
+    def round_trips(self, n: int, timeout: float, budget: float = 60.0) -> list[float]:
         ping, pong = self.make(), self.make()
         ready_tx, ready_rx = interpchan.channel()
         samples = []
@@ -429,7 +439,7 @@ class ThreadQueue(Peer):
             try:
                 far.wait_ready(ready_rx)
                 put, get, clock = ping.put, pong.get, time.perf_counter_ns
-                for i in range(n):
+                for i in _trip_range(n, budget):
                     start = clock()
                     put(i)
                     get(True, timeout)
@@ -539,7 +549,7 @@ class _Multiprocessing(Peer):
         far_end, main_end, close = self._channel()
         return main_end, far_end, close
 
-    def round_trips(self, n: int, timeout: float) -> list[float]:
+    def round_trips(self, n: int, timeout: float, budget: float = 60.0) -> list[float]:
         out, far_in, far_out, back, close = self._duplex()
         samples = []
         try:
@@ -559,7 +569,7 @@ class _Multiprocessing(Peer):
 
                 clock = time.perf_counter_ns
                 try:
-                    for i in range(n):
+                    for i in _trip_range(n, budget):
                         start = clock()
                         send(i)
                         recv()
@@ -799,7 +809,7 @@ class _CPythonPeer(Peer):
             far.join()
         return Run(end - start)
 
-    def round_trips(self, n: int, timeout: float) -> list[float]:
+    def round_trips(self, n: int, timeout: float, budget: float = 60.0) -> list[float]:
         ready_tx, ready_rx = interpchan.channel()
         put, try_get = self._ops()
         wait = self.kind == "channels" and self.sleep > 0  # 3.13's send waits for receipt
@@ -822,7 +832,7 @@ class _CPythonPeer(Peer):
             far.wait_ready(ready_rx)
             clock = time.perf_counter_ns
             try:
-                for i in range(n):
+                for i in _trip_range(n, budget):
                     start = clock()
                     put(ping, i, wait)
                     self._receive_one(try_get, pong, far, timeout)

@@ -41,7 +41,12 @@ def _settle() -> None:
 
 
 def _measure(
-    peer: peer_module.Peer, workload: wl.Workload, n: int, timeout: float, numpy: Any
+    peer: peer_module.Peer,
+    workload: wl.Workload,
+    n: int,
+    timeout: float,
+    numpy: Any,
+    budget: float = 60.0,
 ) -> dict[str, Any]:
     """One timed run: its figure in the workload's unit, peak RSS over the start, leaked refs."""
     _settle()
@@ -60,23 +65,31 @@ def _measure(
     elif workload.kind == wl.CIRCULATE:
         run = peer.circulate(workload.nbytes, workload.pool, n, timeout)
     else:
-        samples = peer.round_trips(n, timeout)
+        samples = peer.round_trips(n, timeout, budget)
     peak_kib = max(0, far_side.status_kib("VmHWM") - base_kib) + (run.far_peak_kib if run else 0)
     _settle()
     leaked = sys.getrefcount(item) - refs_before
     del item
+    count = n
     if run is not None:
         value: Any = wl.rate(workload, n, run.seconds)
         seconds = run.seconds
     else:
         assert samples is not None
         value = [peer_module.percentile(samples, 0.50), peer_module.percentile(samples, 0.99)]
-        seconds = sum(samples) / 1e6
-    return {"value": value, "seconds": seconds, "peak_kib": peak_kib, "leaked_refs": leaked}
+        count = len(samples)  # fewer than n if they took longer than the budget
+        seconds = value[0] / 1e6 * count  # by the median: stalls do not shrink the next n
+    return {
+        "value": value,
+        "count": count,
+        "seconds": seconds,
+        "peak_kib": peak_kib,
+        "leaked_refs": leaked,
+    }
 
 
-def _choose_n(workload: wl.Workload, warm: dict[str, Any], n_warm: int, target_s: float) -> int:
-    per_item = max(warm["seconds"], 1e-6) / n_warm
+def _choose_n(workload: wl.Workload, warm: dict[str, Any], target_s: float) -> int:
+    per_item = max(warm["seconds"], 1e-6) / warm["count"]
     return max(workload.n_min, min(workload.n_max, int(target_s / per_item)))
 
 
@@ -98,7 +111,7 @@ def run_workload(
         fixed = workload.n_min == workload.n_max
         n_warm = 1 if fixed else workload.n_min
         try:
-            warm = _measure(peer, workload, n_warm, args.timeout, numpy)
+            warm = _measure(peer, workload, n_warm, args.timeout, numpy, args.target)
         except peer_module.Unsupported as exc:
             cell["skip"] = str(exc)
             continue
@@ -110,7 +123,7 @@ def run_workload(
         if fixed:  # the same count for every peer, so that peak RSS compares
             n = max(2, workload.n_min // 2) if args.quick else workload.n_min
         else:
-            n = _choose_n(workload, warm, n_warm, args.target)
+            n = _choose_n(workload, warm, args.target)
         active.append((peer, n))
     for _ in range(args.rounds):
         for peer, n in active:
@@ -118,7 +131,7 @@ def run_workload(
             if "error" in cell:
                 continue
             try:
-                result = _measure(peer, workload, n, args.timeout, numpy)
+                result = _measure(peer, workload, n, args.timeout, numpy, 2 * args.target)
             except Exception as exc:
                 cell["error"] = f"{type(exc).__name__}: {exc}"
                 print(f"  {peer.key} / {workload.key}: {cell['error']}", file=sys.stderr)

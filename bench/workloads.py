@@ -109,7 +109,7 @@ WORKLOADS: list[Workload] = [
         n_min=6,
         n_max=6,
     ),
-    Workload("rtt", "round trip p50 / p99 (µs)", ROUND_TRIP, "µs", n_min=50, n_max=20_000),
+    Workload("rtt", "round trip p50 / p99 (µs)", ROUND_TRIP, "µs", n_min=100, n_max=20_000),
 ]
 
 # --only accepts a workload key or one of these groups
