@@ -424,3 +424,38 @@ def mp_send_back(sink: Any, nbytes: int, n: int, control: Any) -> None:
     for _ in repeat(None, n):
         send(data)
     _process_done(control, n, base)
+
+
+# ---- scaling: CPU-bound pure-Python work ----------------------------------------------------
+
+
+def cpu_work(iterations: int) -> int:
+    """Pure-Python work that holds the GIL all along: a checksum of a pseudo-random walk."""
+    state, total = iterations, 0
+    for _ in range(iterations):
+        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+        total ^= state >> 3
+    return total
+
+
+def cpu_worker(
+    tasks: interpchan.Receiver, results: interpchan.Sender, ready: interpchan.Sender
+) -> int:
+    """Runs ``cpu_work`` on every task until the task channel closes; returns how many."""
+    done = 0
+    ready.send(None)
+    with tasks, results:
+        for iterations in tasks:
+            results.send(cpu_work(iterations))
+            done += 1
+    return done
+
+
+def cpu_worker_queue(tasks: Any, results: Any, ready: Any, timeout: float) -> int:
+    """``cpu_worker`` on a thread fed by ``queue.Queue`` (None ends it)."""
+    done = 0
+    ready.send(None)
+    while (iterations := tasks.get(True, timeout)) is not None:
+        results.put(cpu_work(iterations))
+        done += 1
+    return done

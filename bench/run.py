@@ -121,7 +121,7 @@ def run_workload(
             continue
         cell["leaked_refs"] = warm["leaked_refs"]
         if fixed:  # the same count for every peer, so that peak RSS compares
-            n = max(2, workload.n_min // 2) if args.quick else workload.n_min
+            n = min(2, workload.n_min) if args.quick else workload.n_min
         else:
             n = _choose_n(workload, warm, args.target)
         active.append((peer, n))

@@ -77,7 +77,7 @@ WORKLOADS: list[Workload] = [
         n_max=6,
     ),
     Workload(
-        "buf1m", "1 MiB buffer moves (moves/s)", CIRCULATE, "moves/s", MIB, n_min=200, n_max=500_000
+        "buf1m", "1 MiB buffer moves (moves/s)", CIRCULATE, "moves/s", MIB, n_min=50, n_max=500_000
     ),
     Workload(
         "buf64m",
@@ -85,7 +85,7 @@ WORKLOADS: list[Workload] = [
         CIRCULATE,
         "moves/s",
         64 * MIB,
-        n_min=200,
+        n_min=50,
         n_max=500_000,
     ),
     Workload(
