@@ -13,6 +13,7 @@ item arrived (CLOCK_MONOTONIC on Linux: comparable across threads, interpreters 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from itertools import repeat
 from typing import Any
@@ -21,6 +22,8 @@ import interpchan
 
 # Default "unbound item" operation of CPython's queues and channels (UNBOUND: 3).
 UNBOUND = 3
+# 3.14 changed the signatures of _interpqueues.create/put and _interpchannels.create.
+NEW_SIGNATURES = sys.version_info >= (3, 14)
 
 
 def _deadline(timeout: float) -> float:
@@ -184,7 +187,10 @@ def xi_ops(kind: str) -> tuple[Any, Any]:
         empty, gone = _interpqueues.QueueError, _interpqueues.QueueNotFoundError
 
         def put(qid: int, item: Any, wait: bool = False) -> None:
-            raw_put(qid, item, 0, UNBOUND)
+            if NEW_SIGNATURES:
+                raw_put(qid, item, -1)  # 3.14: (qid, obj, unboundop); -1: the queue's default
+            else:
+                raw_put(qid, item, 0, UNBOUND)  # 3.13: (qid, obj, fmt, unboundop)
 
         def try_get(qid: int) -> Any:
             try:

@@ -13,6 +13,8 @@ from typing import Any
 
 import far_side
 
+FRESH_NUMPY = "numpy copy into fresh memory (huge pages advised)"
+
 
 def _time(copy: Callable[[], Any], nbytes: int) -> float:
     start = time.perf_counter()
@@ -42,6 +44,6 @@ def copies(nbytes: int) -> dict[str, float]:
         return rows
     array = np.frombuffer(source, dtype=np.uint8).copy()
     touched = np.ones_like(array)
-    rows["numpy copy into fresh memory (huge pages advised)"] = _time(array.copy, nbytes)
+    rows[FRESH_NUMPY] = _time(array.copy, nbytes)
     rows["numpy copyto into touched memory"] = _time(lambda: np.copyto(touched, array), nbytes)
     return rows

@@ -281,9 +281,11 @@ class Interpchan(Peer):
                 buf = view.obj
                 view.release()
                 send(buf)
-            for _ in repeat(None, pool):
-                recv(timeout).release()
+            home = [recv(timeout) for _ in range(pool)]
             end = time.perf_counter()
+            for view in home:  # freeing the pool is not part of the moves
+                view.release()
+            del home
             out_tx.close()
             far.join()
         return Run(end - start)
@@ -863,6 +865,8 @@ class InterpQueues(_CPythonPeer):
     def _create(self) -> Any:
         import _interpqueues
 
+        if far_side.NEW_SIGNATURES:  # 3.14: (maxsize, unboundop, fallback)
+            return _interpqueues.create(0, far_side.UNBOUND, -1)
         return _interpqueues.create(0, 0, far_side.UNBOUND)  # unbounded, shareable items only
 
     def _destroy(self, handle: Any) -> None:
@@ -879,8 +883,12 @@ class InterpQueues(_CPythonPeer):
         import _interpqueues
 
         put, unbound = _interpqueues.put, far_side.UNBOUND
-        for _ in repeat(None, n):
-            put(handle, item, 0, unbound)
+        if far_side.NEW_SIGNATURES:
+            for _ in repeat(None, n):
+                put(handle, item, -1)
+        else:
+            for _ in repeat(None, n):
+                put(handle, item, 0, unbound)
 
 
 class InterpChannels(_CPythonPeer):
@@ -908,6 +916,8 @@ class InterpChannels(_CPythonPeer):
 
     def _create(self) -> Any:
         module = far_side.channels_module()
+        if far_side.NEW_SIGNATURES:
+            return module.create(far_side.UNBOUND, -1)  # 3.14: (unboundop, fallback)
         if module.__name__ == "_interpchannels":
             return module.create(far_side.UNBOUND)
         return module.create()

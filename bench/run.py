@@ -239,6 +239,9 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
     parser.add_argument(
+        "--report", type=Path, help="measure nothing: print the tables (and chart) of a --json file"
+    )
+    parser.add_argument(
         "--chart",
         type=Path,
         default=HERE.parent / "docs" / "bench.png",
@@ -247,6 +250,11 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per run at most")
     parser.add_argument("--rss-items", type=int, help="items for the RSS check (default 10M)")
     args = parser.parse_args()
+    if args.report:
+        results = json.loads(args.report.read_text())
+        print(report.markdown(results))
+        _write_chart(results, args.chart)
+        return
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.target = 0.08 if args.quick else 0.25  # seconds per timed run
     rss_items = args.rss_items or (1_000_000 if args.quick else 10_000_000)
@@ -312,8 +320,12 @@ def main() -> None:
     print(report.markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    if str(args.chart) not in ("", "."):
-        written = report.chart(results, args.chart)
+    _write_chart(results, args.chart)
+
+
+def _write_chart(results: dict[str, Any], path: Path) -> None:
+    if str(path) not in ("", "."):
+        written = report.chart(results, path)
         print(f"\nchart: {written}" if written else "\nchart: not written (no matplotlib)")
 
 
