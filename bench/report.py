@@ -45,6 +45,11 @@ def _baseline(results: dict[str, Any], keys: list[str], workload: str) -> tuple[
     return None
 
 
+def _ours(key: str) -> bool:
+    """An interpchan row (the peer keys of CPython's channels also begin "interpchan")."""
+    return key == "interpchan" or key.startswith("interpchan-")
+
+
 def _peer_names(results: dict[str, Any]) -> dict[str, str]:
     return {p["key"]: f"{p['name']}, {p['between']}" for p in results["peers"]}
 
@@ -260,7 +265,7 @@ def _memory_lines(results: dict[str, Any], names: dict[str, str]) -> list[str]:
         before = results["registered_before"].get(key)
         after = results["registered_after"].get(key)
         registry = f"{before} → {after}" if before is not None else "—"
-        family = "interpchan" if key.startswith("interpchan") else key.split("-")[0]
+        family = "interpchan" if _ours(key) else key.split("-")[0]
         if family in seen and before is not None:
             registry = "(as above)"
         elif family == "interpchan":
@@ -322,6 +327,18 @@ def _carried_lines(results: dict[str, Any], workloads: dict[str, Any]) -> list[s
     return ["Notes:", "", *lines, ""]
 
 
+def _short_name(peer: dict[str, Any]) -> str:
+    where = {
+        "main → own-GIL sub-interpreter": "sub-interpreter",
+        "main → thread": "thread",
+        "main → process (spawn)": "process",
+    }.get(peer["between"], peer["between"])
+    name = f"{peer['name']}, {where}"
+    if peer["recv"] != "blocks":
+        name += f" [{peer['recv'].replace('send waits for receipt; recv ', '')}]"
+    return name
+
+
 def chart(results: dict[str, Any], path: Path) -> Path | None:
     """A 2x2 bar chart of the main figures; None if matplotlib is not installed."""
     try:
@@ -331,7 +348,6 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    names = _peer_names(results)
     panels = [
         ("small items, items/s (higher is better)", ["int", "b64", "b4k"], False),
         ("bytes and arrays, GB/s (higher is better)", ["b1m", "b64m", "np64m", "back64m"], False),
@@ -339,7 +355,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         ("blocking round trip p50, µs (lower is better)", ["rtt"], True),
     ]
     workloads = {w["key"]: w for w in results["workloads"]}
-    fig, axes = plt.subplots(2, 2, figsize=(15, 10))
+    fig, axes = plt.subplots(2, 2, figsize=(16, 11))
     for ax, (title, keys, latency) in zip(axes.flat, panels, strict=True):
         keys = [k for k in keys if k in workloads]
         rows = []
@@ -350,32 +366,45 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
                 median = cells.get(k, {}).get("median")
                 values.append((median[0] if latency else median) if median else 0.0)
             if any(values):
-                label = names[peer["key"]] + ("" if peer["recv"] == "blocks" else " *")
-                rows.append((label, values))
+                rows.append((peer, values))
         ax.set_title(title, fontsize=10)
         if not rows:
             ax.axis("off")
             continue
         height = 0.8 / len(keys)
         for j, k in enumerate(keys):
-            ys = [i + j * height for i in range(len(rows))]
-            ax.barh(ys, [r[1][j] for r in rows], height=height, label=workloads[k]["title"])
+            bars = ax.barh(
+                [i + j * height for i in range(len(rows))],
+                [values[j] for _, values in rows],
+                height=height,
+                label=workloads[k]["title"],
+                color=f"C{j}",
+            )
+            for bar, (peer, _) in zip(bars, rows, strict=True):
+                if k in peer["no_copy"] and not _ours(peer["key"]):
+                    bar.set_hatch("//")
+                    bar.set_alpha(0.5)
         ax.set_yticks([i + 0.4 - height / 2 for i in range(len(rows))])
-        ax.set_yticklabels([r[0] for r in rows], fontsize=7)
+        labels = ax.set_yticklabels([_short_name(peer) for peer, _ in rows], fontsize=8)
+        for label, (peer, _) in zip(labels, rows, strict=True):
+            if _ours(peer["key"]):
+                label.set_fontweight("bold")
         ax.invert_yaxis()
         ax.set_xscale("log")
         ax.grid(axis="x", which="both", alpha=0.3)
         if len(keys) > 1:
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.05), ncol=2)
     machine = results["machine"]
     fig.suptitle(
         f"interpchan vs peers: Python {machine['python']}, {machine.get('cpu', '?')}, "
-        f"{machine.get('usable_cores', machine['cores'])} cores, {machine['date']} "
-        f"(* receive busy-polls or sleep-polls)",
-        fontsize=10,
+        f"{machine.get('usable_cores', machine['cores'])} cores, {machine['date']}, "
+        f"{results['rounds']} rounds{' (--quick)' if results['quick'] else ''}. "
+        "Hatched: no copy (a reference or a shared view handed over); "
+        "[busy-polls]: receive spins on a core",
+        fontsize=9,
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
