@@ -112,7 +112,7 @@ def main() -> None:
         "--workers", type=int, default=cores or 1, help="largest N (default: cores)"
     )
     parser.add_argument("--tasks", type=int, default=64)
-    parser.add_argument("--iterations", type=int, default=200_000, help="loop turns per task")
+    parser.add_argument("--iterations", type=int, default=100_000, help="loop turns per task")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args()
