@@ -98,34 +98,6 @@ impl BufferData {
     }
 }
 
-/// Allocates `len` zeroed bytes, or `None` if the allocator cannot provide them (never aborts).
-///
-/// Large allocations come straight from the kernel as untouched zero pages, so this is O(1) in
-/// practice whatever the size.
-///
-/// ```
-/// let b = interpchan::core::buffer::try_zeroed(1 << 20).unwrap();
-/// assert!(b.len() == 1 << 20 && b.iter().all(|&x| x == 0));
-/// assert!(interpchan::core::buffer::try_zeroed(usize::MAX).is_none());
-/// ```
-#[allow(unsafe_code)]
-pub fn try_zeroed(len: usize) -> Option<Box<[u8]>> {
-    if len == 0 {
-        return Some(Box::default());
-    }
-    let layout = std::alloc::Layout::array::<u8>(len).ok()?;
-    // SAFETY: `layout` has a non-zero size (len > 0), as `alloc_zeroed` requires.
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-    if ptr.is_null() {
-        return None;
-    }
-    let slice = std::ptr::slice_from_raw_parts_mut(ptr, len);
-    // SAFETY: `ptr` is a live allocation of exactly `Layout::array::<u8>(len)` made by the global
-    // allocator, fully initialised (zeroed) and owned by nobody else: that is precisely what
-    // `Box<[u8]>` of length `len` owns and later frees with the same layout.
-    Some(unsafe { Box::from_raw(slice) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,10 +117,5 @@ mod tests {
     #[test]
     fn overflowing_shape_is_refused() {
         assert!(Layout::new(c"B", 1, &[usize::MAX, 2], 0).is_none());
-    }
-
-    #[test]
-    fn zero_length_alloc() {
-        assert_eq!(try_zeroed(0).unwrap().len(), 0);
     }
 }

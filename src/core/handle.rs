@@ -7,6 +7,7 @@ use crossbeam_channel as cb;
 
 use super::channel::{ChannelInfo, RecvEnd, SendEnd};
 use super::item::Item;
+use super::spin::spin;
 
 /// Why an operation on a handle did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,12 @@ impl<E: End> Handle<E> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether a blocking call polls for a while before parking ([`spin`]): not on rendezvous
+    /// channels, where a hand-over needs one side parked and waiting.
+    pub(crate) fn spins(&self) -> bool {
+        self.info.capacity != Some(0)
+    }
 }
 
 impl Handle<SendEnd> {
@@ -153,13 +160,35 @@ impl Handle<SendEnd> {
     }
 
     /// Sends, blocking until there is room, the deadline passes (`None`: never) or the handle
-    /// is closed.
+    /// is closed. It polls for up to [`SPIN_FOR`](super::spin::SPIN_FOR) before parking.
     pub fn send_until(&self, item: Item, deadline: Option<Instant>) -> Result<(), SendFailure> {
         let Some(end) = self.end() else {
             return Err(SendFailure {
                 kind: Failure::Closed,
                 item,
             });
+        };
+        let mut waiting = Some(item);
+        let polled = self.spins().then(|| {
+            spin(deadline, || {
+                let item = waiting.take()?;
+                match end.tx.try_send(item) {
+                    Ok(()) => Some(Ok(())),
+                    Err(cb::TrySendError::Full(item)) => {
+                        waiting = Some(item);
+                        None
+                    }
+                    Err(cb::TrySendError::Disconnected(item)) => Some(Err(SendFailure {
+                        kind: Failure::Disconnected,
+                        item,
+                    })),
+                }
+            })
+        });
+        let item = match (polled.flatten(), waiting) {
+            (Some(done), _) => return done,
+            (None, Some(item)) => item,
+            (None, None) => unreachable!("spin gives the item back whenever it keeps polling"),
         };
         let mut sel = cb::Select::new();
         let send_op = sel.send(&end.tx);
@@ -211,9 +240,20 @@ impl Handle<RecvEnd> {
     }
 
     /// Receives, blocking until an item arrives, the channel closes, the deadline passes
-    /// (`None`: never) or this handle is closed.
+    /// (`None`: never) or this handle is closed. It polls for up to
+    /// [`SPIN_FOR`](super::spin::SPIN_FOR) before parking.
     pub fn recv_until(&self, deadline: Option<Instant>) -> Result<Item, RecvFailure> {
         let end = self.end().ok_or(Failure::Closed)?;
+        let polled = self.spins().then(|| {
+            spin(deadline, || match end.rx.try_recv() {
+                Ok(item) => Some(Ok(item)),
+                Err(cb::TryRecvError::Disconnected) => Some(Err(Failure::Disconnected)),
+                Err(cb::TryRecvError::Empty) => None,
+            })
+        });
+        if let Some(done) = polled.flatten() {
+            return done;
+        }
         let mut sel = cb::Select::new();
         let recv_op = sel.recv(&end.rx);
         sel.recv(&self.closed_signal);

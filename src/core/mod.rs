@@ -1,7 +1,7 @@
 //! The pure-Rust core of interpchan: channels, items, buffers and the process-wide registry. No Python here.
 //!
-//! Everything in this module is plain safe Rust (the one allocation helper in [`buffer`] is the only
-//! `unsafe`, and its comment says why it is sound), so `cargo test` exercises it without an interpreter.
+//! Everything in this module is safe Rust (`unsafe` is forbidden here; it lives in the binding,
+//! `src/py/`), so `cargo test` exercises it without an interpreter.
 //!
 //! ```
 //! use interpchan::core::{channel, Handle, Item};
@@ -12,12 +12,15 @@
 //! assert!(matches!(rx.try_recv(), Ok(Item::Int(7))));
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod buffer;
 pub mod channel;
 pub mod handle;
 pub mod item;
 pub mod registry;
 pub mod select;
+pub mod spin;
 
 pub use buffer::{BufferData, Layout};
 pub use channel::{channel, ChannelInfo, RecvEnd, SendEnd};

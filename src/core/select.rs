@@ -8,6 +8,7 @@ use crossbeam_channel as cb;
 use super::channel::RecvEnd;
 use super::handle::Handle;
 use super::item::Item;
+use super::spin::spin;
 
 /// Why `select` returned no item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,16 @@ pub fn select(
     handles: &[&Handle<RecvEnd>],
     deadline: Option<Instant>,
 ) -> Result<(usize, Item), SelectFailure> {
+    let spins = handles.iter().all(|handle| handle.spins());
+    let polled = spins.then(|| {
+        spin(deadline, || match try_select(handles) {
+            Err(SelectFailure::WouldBlock) => None,
+            done => Some(done),
+        })
+    });
+    if let Some(done) = polled.flatten() {
+        return done;
+    }
     run(handles, |sel| match deadline {
         None => Ok(sel.select()),
         Some(deadline) => sel

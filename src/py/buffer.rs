@@ -6,7 +6,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use pyo3_ffi::*;
 
-use crate::core::{buffer::try_zeroed, BufferData, Layout};
+use super::alloc::try_zeroed;
+use crate::core::{BufferData, Layout};
 
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};

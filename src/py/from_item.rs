@@ -7,6 +7,7 @@ use pyo3_ffi::*;
 
 use crate::core::Item;
 
+use super::alloc::advise_huge_pages;
 use super::buffer;
 use super::errors::raise_from;
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -60,9 +61,7 @@ pub unsafe fn object(state: &State, item: Item) -> PyResult<Owned> {
                 b.len() as _,
                 c"surrogatepass".as_ptr(),
             )),
-            Item::Bytes(b) => {
-                Owned::new(PyBytes_FromStringAndSize(b.as_ptr().cast(), b.len() as _))
-            }
+            Item::Bytes(b) => new_bytes(&b),
             Item::Tuple(items) => {
                 let tuple = Owned::new(PyTuple_New(items.len() as _))?;
                 for (i, item) in items.into_vec().into_iter().enumerate() {
@@ -129,4 +128,21 @@ unsafe fn fill_set(state: &State, set: Owned, items: Box<[Item]>) -> PyResult<Ow
         }
     }
     Ok(set)
+}
+
+/// A new `bytes` object holding a copy of `data`; large ones land in memory advised huge pages.
+///
+/// # Safety
+/// Attached.
+unsafe fn new_bytes(data: &[u8]) -> PyResult<Owned> {
+    // SAFETY: attached; a null source asks for an uninitialised bytes object of that size.
+    let obj = unsafe { Owned::new(PyBytes_FromStringAndSize(ptr::null(), data.len() as _))? };
+    // SAFETY: a bytes object has room for its size (and a NUL) at PyBytes_AsString; it is new,
+    // so no one else sees it while we fill it, and `data` is a distinct Rust allocation.
+    unsafe {
+        let dst = PyBytes_AsString(obj.as_ptr()).cast::<u8>();
+        advise_huge_pages(dst, data.len());
+        ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len());
+    }
+    Ok(obj)
 }

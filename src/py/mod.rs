@@ -3,6 +3,7 @@
 //! Everything here runs on a thread attached to an interpreter (holding its GIL) unless inside
 //! `ffi::allow_threads`; `unsafe` blocks rely on that and say what else makes them sound.
 
+mod alloc;
 mod args;
 mod blocking;
 mod buffer;

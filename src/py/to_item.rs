@@ -325,7 +325,7 @@ unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
             return Err(PyErrSet);
         }
         let size = PyBytes_Size(obj) as usize;
-        let mut out = crate::core::buffer::try_zeroed(size).ok_or_else(memory_error)?;
+        let mut out = super::alloc::try_zeroed(size).ok_or_else(memory_error)?;
         ptr::copy_nonoverlapping(data.cast::<u8>(), out.as_mut_ptr(), size);
         Ok(out)
     }
@@ -366,7 +366,7 @@ unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
         view.len(),
     )
     .unwrap_or_else(|| Layout::bytes(view.len()));
-    let mut bytes = crate::core::buffer::try_zeroed(view.len()).ok_or_else(memory_error)?;
+    let mut bytes = super::alloc::try_zeroed(view.len()).ok_or_else(memory_error)?;
     view.copy_to(&mut bytes)?;
     Ok(Some(BufferData {
         bytes,
