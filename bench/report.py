@@ -31,7 +31,7 @@ def _si(value: float) -> str:
 
 def _figure(unit: str, value: float) -> str:
     if unit == "GB/s":
-        return f"{value:.2f}"
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
     if unit == "µs":
         return f"{value:.1f}" if value < 1000 else f"{value / 1000:.1f} ms"
     return _si(value)
@@ -76,17 +76,25 @@ def _cell_text(cell: dict[str, Any], unit: str, base: Any, latency: bool, no_cop
     return text
 
 
-def markdown(results: dict[str, Any]) -> str:
-    """Every table, with the notes that say what each row did."""
+README_BEGIN = "<!-- bench:begin (written by python bench/run.py --update-readme) -->"
+README_END = "<!-- bench:end -->"
+
+
+def _headline(results: dict[str, Any]) -> str:
     machine = results["machine"]
-    lines = [
+    thp = machine.get("transparent_hugepages", "?")
+    return (
         f"interpchan benchmark: Python {machine['python']}, {machine.get('cpu', '?')}, "
         f"{machine.get('usable_cores', machine['cores'])} cores, "
-        f"{machine.get('memory_gib', '?')} GiB, {machine['platform']}, {machine['date']}; "
-        f"{results['rounds']} rounds{' (--quick)' if results['quick'] else ''}, medians; "
-        f"{results['seconds']:.0f} s",
-        "",
-    ]
+        f"{machine.get('memory_gib', '?')} GiB, {machine['platform']} (transparent huge pages: "
+        f"{thp}), {machine['date']}; {results['rounds']} rounds"
+        f"{' (--quick)' if results['quick'] else ''}, medians; {results['seconds']:.0f} s"
+    )
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """Every table, with the notes that say what each row did."""
+    lines = [_headline(results), ""]
     names = _peer_names(results)
     peers = {p["key"]: p for p in results["peers"]}
     workloads = {w["key"]: w for w in results["workloads"]}
@@ -113,6 +121,34 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def readme_block(results: dict[str, Any], chart: str | None) -> str:
+    """What README shows between its bench markers: the targets and the main tables."""
+    names = _peer_names(results)
+    workloads = {w["key"]: w for w in results["workloads"]}
+    lines = [README_BEGIN, "", _headline(results) + ":", ""]
+    for line in _target_lines(results):
+        lines.append(line.replace("### ", "#### "))
+    for title, keys, baselines in TABLES:
+        keys = [k for k in keys if k in workloads]
+        if keys:
+            for line in _table(results, title, keys, baselines, names):
+                lines.append(line.replace("### ", "#### "))
+    if chart:
+        lines += [f"![interpchan against its peers]({chart})", ""]
+    lines.append(README_END)
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, results: dict[str, Any], chart: str | None) -> None:
+    """Replaces the text between README's bench markers with this run's tables."""
+    text = readme.read_text(encoding="utf-8")
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise SystemExit(f"{readme}: no {README_BEGIN} ... {README_END} markers")
+    block = readme_block(results, chart)
+    readme.write_text(text[:begin] + block + text[end + len(README_END) :], encoding="utf-8")
+
+
 def _table(
     results: dict[str, Any],
     title: str,
@@ -121,6 +157,7 @@ def _table(
     names: dict[str, str],
 ) -> list[str]:
     workloads = {w["key"]: w for w in results["workloads"]}
+    peers = {p["key"]: p for p in results["peers"]}
     latency = keys == ["rtt"]
     bases = {k: _baseline(results, baselines, k) for k in keys}
     base_names = sorted({names[b[0]] for b in bases.values() if b})
@@ -141,8 +178,13 @@ def _table(
         cells = results["cells"].get(key, {})
         row = []
         for k in keys:
-            base = bases[k][1] if bases[k] and bases[k][0] != key else None
             no_copy = k in peer["no_copy"]
+            base = None
+            if bases[k] and bases[k][0] != key:
+                # a ratio only between peers that both copy, or both do not
+                base_copies = k not in peers[bases[k][0]]["no_copy"]
+                if base_copies != no_copy:
+                    base = bases[k][1]
             row.append(_cell_text(cells.get(k, {}), workloads[k]["unit"], base, latency, no_copy))
         if all(text == "—" for text in row):
             continue

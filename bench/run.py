@@ -242,6 +242,11 @@ def main() -> None:
         "--report", type=Path, help="measure nothing: print the tables (and chart) of a --json file"
     )
     parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="also put the main tables between the bench markers of README.md",
+    )
+    parser.add_argument(
         "--chart",
         type=Path,
         default=HERE.parent / "docs" / "bench.png",
@@ -253,7 +258,7 @@ def main() -> None:
     if args.report:
         results = json.loads(args.report.read_text())
         print(report.markdown(results))
-        _write_chart(results, args.chart)
+        _publish(results, args)
         return
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.target = 0.08 if args.quick else 0.25  # seconds per timed run
@@ -320,13 +325,25 @@ def main() -> None:
     print(report.markdown(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    _write_chart(results, args.chart)
+    _publish(results, args)
 
 
-def _write_chart(results: dict[str, Any], path: Path) -> None:
-    if str(path) not in ("", "."):
-        written = report.chart(results, path)
+def _publish(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """Writes the chart, and the README tables if asked."""
+    written = None
+    if str(args.chart) not in ("", "."):
+        written = report.chart(results, args.chart)
         print(f"\nchart: {written}" if written else "\nchart: not written (no matplotlib)")
+    if args.update_readme:
+        readme = HERE.parent / "README.md"
+        chart = None
+        if written:
+            try:
+                chart = written.resolve().relative_to(readme.parent).as_posix()
+            except ValueError:
+                chart = None  # a chart outside the project is not linked
+        report.update_readme(readme, results, chart)
+        print(f"README: tables updated in {readme}")
 
 
 if __name__ == "__main__":
