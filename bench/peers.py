@@ -55,6 +55,7 @@ def _trip_range(n: int, budget: float) -> Iterator[int]:
 
 
 def percentile(samples: list[float], q: float) -> float:
+    """The sample at quantile ``q`` (0.5: the median, 0.99: p99)."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
@@ -183,9 +184,6 @@ class Peer:
     def registered(self) -> int | None:
         """Channels or queues this peer's module still holds in the process (leak check)."""
         return None
-
-    def row_name(self) -> str:
-        return f"{self.label}, {self.between}"
 
 
 # ---- interpchan -----------------------------------------------------------------------------
