@@ -5,14 +5,14 @@
 Measures interpchan and every peer available on this Python (queue.Queue between threads,
 multiprocessing.Queue and Pipe between spawned processes, CPython's _interpqueues and
 _interpchannels between own-GIL sub-interpreters, concurrent.interpreters.Queue on 3.14) on the
-same workloads, interleaving the peers round by round; prints markdown tables of medians and
-ratios on stdout and, where matplotlib is installed, writes a chart (docs/bench.png).
+same workloads, each peer in its own fresh process (peer_process.py), interleaving the peers
+round by round; prints markdown tables of medians and ratios on stdout and, where matplotlib is
+installed, writes a chart (docs/bench.png).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import statistics
@@ -24,68 +24,51 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # far_side, peers, ... (also for the interpreters spawn starts)
 
-import far_side  # noqa: E402
 import memcpy  # noqa: E402
 import peers as peer_module  # noqa: E402
 import report  # noqa: E402
 import workloads as wl  # noqa: E402
+from peer_process import PeerCrashed, PeerProcess  # noqa: E402
 
 import interpchan  # noqa: E402
 
 
-def _settle() -> None:
-    """Lets released items come home (CPython's queues release them by a pending call)."""
-    gc.collect()
-    time.sleep(0.002)
-    gc.collect()
+class Processes:
+    """One process per peer, started when first needed and again if it died."""
 
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.running: dict[str, PeerProcess] = {}
 
-def _measure(
-    peer: peer_module.Peer,
-    workload: wl.Workload,
-    n: int,
-    timeout: float,
-    numpy: Any,
-    budget: float = 60.0,
-) -> dict[str, Any]:
-    """One timed run: its figure in the workload's unit, peak RSS over the start, leaked refs."""
-    _settle()
-    item = workload.make() if workload.make else None
-    refs_before = sys.getrefcount(item)
-    far_side.reset_peak_rss()
-    base_kib = far_side.status_kib("VmRSS")
-    run = None
-    samples = None
-    if workload.kind == wl.STREAM:
-        run = peer.stream(item, n, timeout)
-    elif workload.kind == wl.BACK:
-        run = peer.stream_back(
-            workload.nbytes, n, lambda b: numpy.frombuffer(b, numpy.uint8), timeout
-        )
-    elif workload.kind == wl.CIRCULATE:
-        run = peer.circulate(workload.nbytes, workload.pool, n, timeout)
-    else:
-        samples = peer.round_trips(n, timeout, budget)
-    peak_kib = max(0, far_side.status_kib("VmHWM") - base_kib) + (run.far_peak_kib if run else 0)
-    _settle()
-    leaked = sys.getrefcount(item) - refs_before
-    del item
-    count = n
-    if run is not None:
-        value: Any = wl.rate(workload, n, run.seconds)
-        seconds = run.seconds
-    else:
-        assert samples is not None
-        value = [peer_module.percentile(samples, 0.50), peer_module.percentile(samples, 0.99)]
-        count = len(samples)  # fewer than n if they took longer than the budget
-        seconds = value[0] / 1e6 * count  # by the median: stalls do not shrink the next n
-    return {
-        "value": value,
-        "count": count,
-        "seconds": seconds,
-        "peak_kib": peak_kib,
-        "leaked_refs": leaked,
-    }
+    def ask(self, key: str, request: dict[str, Any], timeout: float | None = None) -> Any:
+        """The peer's answer; raises Unsupported, or RuntimeError for a failure or a crash."""
+        process = self.running.get(key)
+        if process is None or not process.alive():
+            process = self.running[key] = PeerProcess(key)
+        try:
+            answer = process.ask(request, timeout or 2 * self.timeout + 30)
+        except PeerCrashed as exc:
+            raise RuntimeError(f"{key}: {exc}") from None
+        if "unsupported" in answer:
+            raise peer_module.Unsupported(answer["unsupported"])
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["ok"]
+
+    def measure(self, key: str, workload: wl.Workload, n: int, budget: float) -> dict[str, Any]:
+        request = {
+            "op": "measure",
+            "workload": workload.key,
+            "n": n,
+            "timeout": self.timeout,
+            "budget": budget,
+        }
+        return self.ask(key, request)
+
+    def close(self) -> None:
+        for process in self.running.values():
+            process.close()
+        self.running.clear()
 
 
 def _choose_n(workload: wl.Workload, warm: dict[str, Any], target_s: float) -> int:
@@ -94,7 +77,11 @@ def _choose_n(workload: wl.Workload, warm: dict[str, Any], target_s: float) -> i
 
 
 def run_workload(
-    workload: wl.Workload, peers: list[peer_module.Peer], args: argparse.Namespace, numpy: Any
+    workload: wl.Workload,
+    peers: list[peer_module.Peer],
+    processes: Processes,
+    args: argparse.Namespace,
+    numpy: Any,
 ) -> dict[str, dict[str, Any]]:
     """Every peer on one workload: a warm-up run each (it sets n), then rounds interleaved."""
     cells: dict[str, dict[str, Any]] = {}
@@ -111,12 +98,12 @@ def run_workload(
         fixed = workload.n_min == workload.n_max
         n_warm = 1 if fixed else workload.n_min
         try:
-            warm = _measure(peer, workload, n_warm, args.timeout, numpy, args.target)
+            warm = processes.measure(peer.key, workload, n_warm, args.target)
         except peer_module.Unsupported as exc:
             cell["skip"] = str(exc)
             continue
         except Exception as exc:
-            cell["error"] = f"{type(exc).__name__}: {exc}"
+            cell["error"] = str(exc)
             print(f"  {peer.key} / {workload.key}: {cell['error']}", file=sys.stderr)
             continue
         cell["leaked_refs"] = warm["leaked_refs"]
@@ -131,9 +118,9 @@ def run_workload(
             if "error" in cell:
                 continue
             try:
-                result = _measure(peer, workload, n, args.timeout, numpy, 2 * args.target)
+                result = processes.measure(peer.key, workload, n, 2 * args.target)
             except Exception as exc:
-                cell["error"] = f"{type(exc).__name__}: {exc}"
+                cell["error"] = str(exc)
                 print(f"  {peer.key} / {workload.key}: {cell['error']}", file=sys.stderr)
                 continue
             cell["n"] = n
@@ -154,40 +141,16 @@ def run_workload(
     return cells
 
 
-def rss_over_items(items: int, timeout: float) -> dict[str, Any]:
-    """interpchan, main → own-GIL sub-interpreter: process RSS while ``items`` ints go through,
-    and the channels alive in the process before and after."""
-    _settle()
-    live_before = interpchan._interpchan._live_channels()
-    result = _rss_run(items, max(1, items // 10), timeout)
-    _settle()
-    result["live_channels_before"] = live_before
-    result["live_channels_after"] = interpchan._interpchan._live_channels()
-    return result
-
-
-def _rss_run(items: int, every: int, timeout: float) -> dict[str, Any]:
-    tx, rx = interpchan.channel(capacity=10_000)
-    ready_tx, ready_rx = interpchan.channel()
-    with peer_module.Far(
-        peer_module.SUBINTERPRETER,
-        far_side.ic_rss_drain,
-        rx,
-        ready_tx,
-        items,
-        every,
-        timeout,
-        timeout=max(timeout, items / 100_000),
-        on_failure=(tx, rx),
-    ) as far:
-        far.wait_ready(ready_rx)
-        send = tx.send
-        start = time.perf_counter()
-        for i in range(items):
-            send(i)
-        samples = far.join()
-        seconds = time.perf_counter() - start
-    return {"items": items, "every": every, "rss_kib": samples, "seconds": seconds}
+def _registered(processes: Processes, peers: list[peer_module.Peer]) -> dict[str, Any]:
+    """Each peer's module registry size (channels or queues alive) in its process."""
+    counts = {}
+    for peer in peers:
+        if peer.missing() is None:
+            try:
+                counts[peer.key] = processes.ask(peer.key, {"op": "registered"})
+            except Exception as exc:
+                counts[peer.key] = f"? ({exc})"
+    return counts
 
 
 def machine() -> dict[str, Any]:
@@ -265,7 +228,7 @@ def main() -> None:
     rss_items = args.rss_items or (1_000_000 if args.quick else 10_000_000)
 
     try:
-        import numpy
+        import numpy  # only to know whether the peers' processes have it
     except ImportError:
         numpy = None
     workloads, extras = wl.select(args.only)
@@ -296,23 +259,32 @@ def main() -> None:
             for w in workloads
         ],
         "cells": {},
-        "registered_before": {},
     }
-    # first, while the process is fresh (later workloads leave memory to the allocator)
-    if "rss" in extras:
+    if "rss" in extras:  # in a process of its own
         print(f"# rss over {rss_items} items ...", file=sys.stderr, flush=True)
-        results["rss"] = rss_over_items(rss_items, args.timeout)
-    for peer in peers:
-        if peer.missing() is None:
-            results["registered_before"][peer.key] = peer.registered()
-    for workload in workloads:
-        print(f"# {workload.key} ...", end="", file=sys.stderr, flush=True)
-        began = time.perf_counter()
-        for key, cell in run_workload(workload, peers, args, numpy).items():
-            results["cells"].setdefault(key, {})[workload.key] = cell
-        print(f" {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
-    _settle()
-    results["registered_after"] = {p.key: p.registered() for p in peers if p.missing() is None}
+        rss = Processes(args.timeout)
+        try:
+            results["rss"] = rss.ask(
+                "interpchan",
+                {"op": "rss", "items": rss_items, "timeout": args.timeout},
+                timeout=args.timeout + rss_items / 50_000,
+            )
+        except Exception as exc:
+            print(f"  rss: {exc}", file=sys.stderr)
+        finally:
+            rss.close()
+    processes = Processes(args.timeout)
+    try:
+        results["registered_before"] = _registered(processes, peers)
+        for workload in workloads:
+            print(f"# {workload.key} ...", end="", file=sys.stderr, flush=True)
+            began = time.perf_counter()
+            for key, cell in run_workload(workload, peers, processes, args, numpy).items():
+                results["cells"].setdefault(key, {})[workload.key] = cell
+            print(f" {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
+        results["registered_after"] = _registered(processes, peers)
+    finally:
+        processes.close()
     if "memcpy" in extras:
         print("# memcpy ...", file=sys.stderr, flush=True)
         samples: dict[str, list[float]] = {}
