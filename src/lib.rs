@@ -17,7 +17,14 @@ use pyo3_ffi::{PyModuleDef_Init, PyObject};
 #[allow(non_snake_case)]
 #[no_mangle]
 pub unsafe extern "C" fn PyInit__interpchan() -> *mut PyObject {
+    // Interpreters with their own GIL (or threads of a free-threaded build) may import the
+    // module at the same moment; PyModuleDef_Init writes into MODULE_DEF, so only the first
+    // call runs it, and the others wait for it to finish.
+    static INIT: std::sync::Once = std::sync::Once::new();
     // SAFETY: MODULE_DEF is a static, fully initialised module definition that lives forever;
-    // PyModuleDef_Init only marks it as initialised and returns it.
-    unsafe { PyModuleDef_Init(&raw mut py::MODULE_DEF) }
+    // PyModuleDef_Init only marks it as initialised (once, under INIT) and returns it.
+    INIT.call_once(|| unsafe {
+        PyModuleDef_Init(&raw mut py::MODULE_DEF);
+    });
+    (&raw mut py::MODULE_DEF).cast()
 }

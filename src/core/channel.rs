@@ -13,8 +13,11 @@ use super::registry;
 pub struct ChannelInfo {
     /// Process-unique id, as shown in `repr()` and used by references.
     pub id: u64,
-    /// Unguessable secret that a reference must carry to reach this channel.
-    pub token: u128,
+    /// Unguessable secret that a reference must carry to reach the sending end.
+    pub send_token: u128,
+    /// Unguessable secret that a reference must carry to reach the receiving end (a different
+    /// one: a reference to one end gives no way to the other).
+    pub recv_token: u128,
     /// `None` for unbounded; `Some(0)` for a rendezvous channel.
     pub capacity: Option<usize>,
     senders_gone: AtomicBool,
@@ -99,7 +102,8 @@ pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
     };
     let info = Arc::new(ChannelInfo {
         id: registry::next_id(),
-        token: registry::new_token(),
+        send_token: registry::new_token(),
+        recv_token: registry::new_token(),
         capacity,
         senders_gone: AtomicBool::new(false),
         receivers_gone: AtomicBool::new(false),

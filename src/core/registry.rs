@@ -22,6 +22,7 @@ pub struct EndRef {
     /// Identifies this process: references from another process are told apart.
     pub process: u64,
     pub id: u64,
+    /// The secret of the end it names (each end of a channel has its own).
     pub token: u128,
 }
 
@@ -35,7 +36,8 @@ pub enum LookupError {
 }
 
 struct Entry {
-    token: u128,
+    send_token: u128,
+    recv_token: u128,
     send: Weak<SendEnd>,
     recv: Weak<RecvEnd>,
 }
@@ -77,7 +79,8 @@ pub(crate) fn new_token() -> u128 {
 
 pub(crate) fn insert(send: &Arc<SendEnd>, recv: &Arc<RecvEnd>) {
     let entry = Entry {
-        token: send.info.token,
+        send_token: send.info.send_token,
+        recv_token: send.info.recv_token,
         send: Arc::downgrade(send),
         recv: Arc::downgrade(recv),
     };
@@ -111,32 +114,38 @@ impl EndRef {
     }
 
     pub fn of_sender(end: &SendEnd) -> Self {
-        Self::new(end.info.id, end.info.token)
+        Self::new(end.info.id, end.info.send_token)
     }
 
     pub fn of_receiver(end: &RecvEnd) -> Self {
-        Self::new(end.info.id, end.info.token)
+        Self::new(end.info.id, end.info.recv_token)
     }
 
-    fn entry<T>(&self, get: impl FnOnce(&Entry) -> Option<T>) -> Result<T, LookupError> {
+    /// What `get` finds in the entry this reference names, if the entry exists and the
+    /// reference's token is the one `token_of` picks from it.
+    fn entry<T>(
+        &self,
+        token_of: impl FnOnce(&Entry) -> u128,
+        get: impl FnOnce(&Entry) -> Option<T>,
+    ) -> Result<T, LookupError> {
         if self.process != REGISTRY.process {
             return Err(LookupError::OtherProcess);
         }
         let map = entries();
         match map.get(&self.id) {
-            Some(entry) if entry.token == self.token => get(entry).ok_or(LookupError::Gone),
+            Some(entry) if token_of(entry) == self.token => get(entry).ok_or(LookupError::Gone),
             _ => Err(LookupError::Gone),
         }
     }
 
     /// The sending end this reference names, if it is still alive.
     pub fn sender(&self) -> Result<Arc<SendEnd>, LookupError> {
-        self.entry(|e| e.send.upgrade())
+        self.entry(|e| e.send_token, |e| e.send.upgrade())
     }
 
     /// The receiving end this reference names, if it is still alive.
     pub fn receiver(&self) -> Result<Arc<RecvEnd>, LookupError> {
-        self.entry(|e| e.recv.upgrade())
+        self.entry(|e| e.recv_token, |e| e.recv.upgrade())
     }
 }
 
@@ -169,6 +178,17 @@ mod tests {
             ..good
         };
         assert_eq!(other.sender().unwrap_err(), LookupError::OtherProcess);
+    }
+
+    #[test]
+    fn a_reference_to_one_end_does_not_reach_the_other() {
+        let (tx, rx) = channel(None);
+        let to_sender = EndRef::of_sender(&tx);
+        let to_receiver = EndRef::of_receiver(&rx);
+        assert_ne!(to_sender.token, to_receiver.token);
+        assert_eq!(to_sender.receiver().unwrap_err(), LookupError::Gone);
+        assert_eq!(to_receiver.sender().unwrap_err(), LookupError::Gone);
+        assert!(Arc::ptr_eq(&to_receiver.receiver().unwrap(), &rx));
     }
 
     #[test]

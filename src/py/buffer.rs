@@ -96,6 +96,11 @@ pub struct BufferObject {
     inner: Mutex<Inner>,
 }
 
+/// Locks a Buffer's state. No Python code, and no Python API call that might run some (raising
+/// included), ever runs under this lock, so a thread that waits for it while attached to its
+/// interpreter (holding the GIL, or on a free-threaded build blocking a stop-the-world pause)
+/// only waits for a few Rust instructions of another thread.
+///
 /// # Safety
 /// `obj` is a live Buffer object; the reference is used while it lives.
 unsafe fn inner<'a>(obj: *mut PyObject) -> MutexGuard<'a, Inner> {
@@ -106,6 +111,41 @@ unsafe fn inner<'a>(obj: *mut PyObject) -> MutexGuard<'a, Inner> {
 }
 
 const MOVED: &str = "this Buffer was moved: it no longer owns any memory";
+
+/// Why a Buffer cannot be moved (or viewed) now; raised once its lock is released.
+enum Refusal {
+    Moved,
+    Viewed(usize),
+    NotFortran,
+}
+
+impl Refusal {
+    fn raise(self) -> PyErrSet {
+        match self {
+            Refusal::Moved => value_error(MOVED),
+            Refusal::Viewed(n) => buffer_error(&format!(
+                "cannot send a Buffer while {n} view{} of it (memoryview, numpy array, ...) {} \
+                 alive; release {} first",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "is" } else { "are" },
+                if n == 1 { "it" } else { "them" },
+            )),
+            Refusal::NotFortran => {
+                buffer_error("Buffer memory is C-contiguous, not Fortran-contiguous")
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn movable(&self) -> Result<(), Refusal> {
+        match (&self.memory, self.exports) {
+            (None, _) => Err(Refusal::Moved),
+            (Some(_), 0) => Ok(()),
+            (Some(_), n) => Err(Refusal::Viewed(n)),
+        }
+    }
+}
 
 /// Makes a Buffer object of type `tp` owning `data`.
 ///
@@ -130,36 +170,34 @@ pub unsafe fn new_object(tp: *mut PyObject, data: BufferData) -> PyResult<Owned>
     Ok(obj)
 }
 
-/// Checks that a Buffer could be moved now (not moved, no live view).
+/// Checks that a Buffer could be moved now (not moved, no live view). Only a hint when other
+/// threads use the Buffer too: [`take`] checks again, atomically with the move.
 ///
 /// # Safety
 /// `obj` is a live Buffer object.
 pub unsafe fn check_movable(obj: *mut PyObject) -> PyResult<()> {
-    // SAFETY: per the contract.
-    let inner = unsafe { inner(obj) };
-    match (&inner.memory, inner.exports) {
-        (None, _) => Err(value_error(MOVED)),
-        (Some(_), 0) => Ok(()),
-        (Some(_), n) => Err(buffer_error(&format!(
-            "cannot send a Buffer while {n} view{} of it (memoryview, numpy array, ...) {} alive; \
-             release {} first",
-            if n == 1 { "" } else { "s" },
-            if n == 1 { "is" } else { "are" },
-            if n == 1 { "it" } else { "them" },
-        ))),
-    }
+    // SAFETY: per the contract; the lock is released before raising.
+    let movable = unsafe { inner(obj) }.movable();
+    movable.map_err(Refusal::raise)
 }
 
-/// Takes the memory out of a Buffer (it becomes moved).
+/// Takes the memory out of a Buffer (it becomes moved). The check and the move happen under
+/// one lock, so of two threads sending the same Buffer exactly one gets its memory (the other
+/// gets ValueError), and a view made at the same time either exists first (the send raises
+/// BufferError) or fails (ValueError).
 ///
 /// # Safety
 /// `obj` is a live Buffer object.
 pub unsafe fn take(obj: *mut PyObject) -> PyResult<BufferData> {
-    // SAFETY: per the contract.
-    unsafe { check_movable(obj)? };
-    // SAFETY: per the contract; no Python code ran since the check, and we hold the GIL.
-    let memory = unsafe { inner(obj) }.memory.take();
-    Ok(memory.expect("checked above").into_data())
+    let taken = {
+        // SAFETY: per the contract.
+        let mut inner = unsafe { inner(obj) };
+        inner.movable().map(|()| inner.memory.take())
+    };
+    match taken {
+        Ok(memory) => Ok(memory.expect("movable() saw memory").into_data()),
+        Err(refusal) => Err(refusal.raise()),
+    }
 }
 
 /// Gives memory back to a Buffer after a failed send.
@@ -240,60 +278,77 @@ unsafe extern "C" fn dealloc(obj: *mut PyObject) {
 }
 
 unsafe extern "C" fn getbuffer(obj: *mut PyObject, view: *mut Py_buffer, flags: c_int) -> c_int {
-    // SAFETY: the interpreter calls this with our object and a writable view.
-    let mut inner = unsafe { inner(obj) };
-    let Some(memory) = inner.memory.as_ref() else {
-        value_error(MOVED);
-        return -1;
+    let filled = {
+        // SAFETY: the interpreter calls this with our object and a writable view.
+        let mut inner = unsafe { inner(obj) };
+        // SAFETY: as above.
+        let filled = fill_view(inner.memory.as_ref(), unsafe { &mut *view }, flags);
+        if filled.is_ok() {
+            inner.exports += 1;
+        }
+        filled
+    };
+    match filled {
+        Ok(()) => {
+            // SAFETY: `obj` is live; the view owns this reference until PyBuffer_Release.
+            unsafe { (*view).obj = Py_NewRef(obj) };
+            0
+        }
+        Err(refusal) => {
+            refusal.raise();
+            -1
+        }
+    }
+}
+
+/// Describes `memory` in `v` as `flags` ask (all but `v.obj`), or says why it cannot. Called
+/// under the Buffer's lock; the caller counts the export if this succeeds.
+fn fill_view(memory: Option<&Memory>, v: &mut Py_buffer, flags: c_int) -> Result<(), Refusal> {
+    let Some(memory) = memory else {
+        return Err(Refusal::Moved);
     };
     let ndim = memory.layout.shape.len();
     if flags & PyBUF_F_CONTIGUOUS == PyBUF_F_CONTIGUOUS
         && memory.shape.iter().filter(|&&d| d > 1).count() > 1
     {
-        buffer_error("Buffer memory is C-contiguous, not Fortran-contiguous");
-        return -1;
+        return Err(Refusal::NotFortran);
     }
     let plain = flags & PyBUF_ND != PyBUF_ND;
-    // SAFETY: `view` is writable. Every pointer we store (bytes, format, shape, strides) lives in
-    // `memory`, which cannot move or be freed while `exports` > 0, and the view holds a strong
-    // reference to `obj` (released by PyBuffer_Release, which calls `releasebuffer`).
-    unsafe {
-        let v = &mut *view;
-        v.buf = memory.bytes.ptr.as_ptr().cast::<c_void>();
-        v.obj = Py_NewRef(obj);
-        v.len = memory.bytes.len as Py_ssize_t;
-        v.readonly = 0;
-        v.suboffsets = ptr::null_mut();
-        v.internal = ptr::null_mut();
-        if plain {
-            // Asked for plain bytes: present the memory as unsigned bytes.
-            v.itemsize = 1;
-            v.ndim = 1;
-            v.format = if flags & PyBUF_FORMAT != 0 {
-                c"B".as_ptr().cast_mut()
-            } else {
-                ptr::null_mut()
-            };
-            v.shape = ptr::null_mut();
-            v.strides = ptr::null_mut();
+    // Every pointer stored (bytes, format, shape, strides) lives in `memory`, which cannot move
+    // or be freed while the export is counted, and the view holds a strong reference to the
+    // Buffer (released by PyBuffer_Release, which calls `releasebuffer`).
+    v.buf = memory.bytes.ptr.as_ptr().cast::<c_void>();
+    v.len = memory.bytes.len as Py_ssize_t;
+    v.readonly = 0;
+    v.suboffsets = ptr::null_mut();
+    v.internal = ptr::null_mut();
+    if plain {
+        // Asked for plain bytes: present the memory as unsigned bytes.
+        v.itemsize = 1;
+        v.ndim = 1;
+        v.format = if flags & PyBUF_FORMAT != 0 {
+            c"B".as_ptr().cast_mut()
         } else {
-            v.itemsize = memory.layout.itemsize as Py_ssize_t;
-            v.ndim = ndim as c_int;
-            v.format = if flags & PyBUF_FORMAT != 0 {
-                memory.layout.format.as_ptr().cast_mut()
-            } else {
-                ptr::null_mut()
-            };
-            v.shape = memory.shape.as_ptr().cast_mut();
-            v.strides = if flags & PyBUF_STRIDES == PyBUF_STRIDES {
-                memory.strides.as_ptr().cast_mut()
-            } else {
-                ptr::null_mut()
-            };
-        }
+            ptr::null_mut()
+        };
+        v.shape = ptr::null_mut();
+        v.strides = ptr::null_mut();
+    } else {
+        v.itemsize = memory.layout.itemsize as Py_ssize_t;
+        v.ndim = ndim as c_int;
+        v.format = if flags & PyBUF_FORMAT != 0 {
+            memory.layout.format.as_ptr().cast_mut()
+        } else {
+            ptr::null_mut()
+        };
+        v.shape = memory.shape.as_ptr().cast_mut();
+        v.strides = if flags & PyBUF_STRIDES == PyBUF_STRIDES {
+            memory.strides.as_ptr().cast_mut()
+        } else {
+            ptr::null_mut()
+        };
     }
-    inner.exports += 1;
-    0
+    Ok(())
 }
 
 unsafe extern "C" fn releasebuffer(obj: *mut PyObject, _view: *mut Py_buffer) {

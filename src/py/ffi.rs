@@ -92,6 +92,37 @@ pub fn allow_threads<T, F: FnOnce() -> T + Send>(f: F) -> T {
     f()
 }
 
+/// Runs `f` holding `obj`'s per-object lock on a free-threaded build (a critical section, as
+/// CPython's own list and dict code does), so that no other thread mutates `obj` meanwhile. On
+/// builds with a GIL this just runs `f`: the GIL already keeps other threads out, as long as
+/// `f` runs no Python code (which could release it). `f` must run no Python code in any case:
+/// a critical section is suspended whenever its thread detaches.
+///
+/// # Safety
+/// `obj` is a live object.
+#[cfg_attr(not(Py_GIL_DISABLED), allow(unused_variables))]
+pub unsafe fn critical_section<T>(obj: *mut PyObject, f: impl FnOnce() -> T) -> T {
+    #[cfg(Py_GIL_DISABLED)]
+    {
+        struct End(*mut PyCriticalSection);
+        impl Drop for End {
+            fn drop(&mut self) {
+                // SAFETY: `self.0` is the critical section begun below, on this thread, and it
+                // has not moved (it lives in that stack frame until after this guard).
+                unsafe { PyCriticalSection_End(self.0) }
+            }
+        }
+        let mut section = std::mem::MaybeUninit::<PyCriticalSection>::uninit();
+        // SAFETY: attached (binding invariant); `obj` is live; `section` is writable memory that
+        // stays in place until `PyCriticalSection_End` (the guard drops before it).
+        unsafe { PyCriticalSection_Begin(section.as_mut_ptr(), obj) };
+        let _end = End(section.as_mut_ptr());
+        f()
+    }
+    #[cfg(not(Py_GIL_DISABLED))]
+    f()
+}
+
 /// A buffer exported by some object, released on drop.
 pub struct BufferView {
     view: Box<Py_buffer>,

@@ -9,9 +9,10 @@ use crate::core::Item;
 
 use super::alloc::advise_huge_pages;
 use super::buffer;
-use super::errors::raise_from;
+use super::errors::{raise, raise_from};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::handles;
+use super::stack;
 use super::state::State;
 
 /// Builds the object a received item stands for. If that fails with an ordinary exception
@@ -21,7 +22,7 @@ use super::state::State;
 /// `state` is this interpreter's module state.
 pub unsafe fn received(state: &State, item: Item) -> PyResult<Owned> {
     // SAFETY: per the contract.
-    let result = unsafe { object(state, item) };
+    let result = unsafe { object(state, item, 0) };
     if result.is_err() {
         // SAFETY: attached and an exception is set; KeyboardInterrupt and friends pass as is.
         unsafe {
@@ -37,9 +38,21 @@ pub unsafe fn received(state: &State, item: Item) -> PyResult<Owned> {
     result
 }
 
+/// The object for `item`, which sits `depth` containers deep in the item being received.
+///
 /// # Safety
 /// `state` is this interpreter's module state.
-pub unsafe fn object(state: &State, item: Item) -> PyResult<Owned> {
+unsafe fn object(state: &State, item: Item, depth: usize) -> PyResult<Owned> {
+    if depth >= stack::CHECK_FROM_DEPTH && !stack::enough() {
+        // SAFETY: builtin exception class.
+        return Err(unsafe {
+            raise(
+                PyExc_RecursionError,
+                &format!("containers nested {depth} deep: too deep for this thread's stack"),
+            )
+        });
+    }
+    let depth = depth + 1;
     // SAFETY: attached (binding invariant); every constructor returns a new reference or null
     // with an exception set, which `Owned::new` turns into an error.
     unsafe {
@@ -66,7 +79,11 @@ pub unsafe fn object(state: &State, item: Item) -> PyResult<Owned> {
                 let tuple = Owned::new(PyTuple_New(items.len() as _))?;
                 for (i, item) in items.into_vec().into_iter().enumerate() {
                     // SetItem steals the new reference (and takes a fresh tuple's empty slot).
-                    PyTuple_SetItem(tuple.as_ptr(), i as _, object(state, item)?.into_ptr());
+                    PyTuple_SetItem(
+                        tuple.as_ptr(),
+                        i as _,
+                        object(state, item, depth)?.into_ptr(),
+                    );
                 }
                 Ok(tuple)
             }
@@ -74,25 +91,34 @@ pub unsafe fn object(state: &State, item: Item) -> PyResult<Owned> {
                 let list = Owned::new(PyList_New(items.len() as _))?;
                 for (i, item) in items.into_vec().into_iter().enumerate() {
                     // SetItem steals the new reference (and takes a fresh list's empty slot).
-                    PyList_SetItem(list.as_ptr(), i as _, object(state, item)?.into_ptr());
+                    PyList_SetItem(
+                        list.as_ptr(),
+                        i as _,
+                        object(state, item, depth)?.into_ptr(),
+                    );
                 }
                 Ok(list)
             }
             Item::Dict(pairs) => {
                 let dict = Owned::new(PyDict_New())?;
                 for (key, value) in pairs.into_vec() {
-                    let key = object(state, key)?;
-                    let value = object(state, value)?;
+                    let key = object(state, key, depth)?;
+                    let value = object(state, value, depth)?;
                     if PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) != 0 {
                         return Err(PyErrSet);
                     }
                 }
                 Ok(dict)
             }
-            Item::Set(items) => fill_set(state, Owned::new(PySet_New(ptr::null_mut()))?, items),
-            Item::FrozenSet(items) => {
-                fill_set(state, Owned::new(PyFrozenSet_New(ptr::null_mut()))?, items)
+            Item::Set(items) => {
+                fill_set(state, Owned::new(PySet_New(ptr::null_mut()))?, items, depth)
             }
+            Item::FrozenSet(items) => fill_set(
+                state,
+                Owned::new(PyFrozenSet_New(ptr::null_mut()))?,
+                items,
+                depth,
+            ),
             Item::Sender(end) => handles::new_sender(state, end),
             Item::Receiver(end) => handles::new_receiver(state, end),
             Item::Buffer(data) => buffer::received_view(state, *data),
@@ -117,11 +143,11 @@ pub unsafe fn object(state: &State, item: Item) -> PyResult<Owned> {
 
 /// # Safety
 /// `set` is a new, empty set or frozenset that nobody else has seen yet.
-unsafe fn fill_set(state: &State, set: Owned, items: Box<[Item]>) -> PyResult<Owned> {
+unsafe fn fill_set(state: &State, set: Owned, items: Box<[Item]>, depth: usize) -> PyResult<Owned> {
     for item in items.into_vec() {
         // SAFETY: PySet_Add may fill a frozenset that has not been shared yet; `obj` is live.
         unsafe {
-            let obj = object(state, item)?;
+            let obj = object(state, item, depth)?;
             if PySet_Add(set.as_ptr(), obj.as_ptr()) != 0 {
                 return Err(PyErrSet);
             }

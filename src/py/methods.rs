@@ -8,12 +8,34 @@ use pyo3_ffi::*;
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::state::State;
 
+/// CPython's `PyCMethod`: the C signature of a `METH_METHOD | METH_FASTCALL | METH_KEYWORDS`
+/// method, which also receives its defining class. Part of the limited API since 3.10, but
+/// pyo3-ffi only declares it (and `METH_METHOD`) for version-specific builds, so it is spelt out
+/// here for the abi3 build too.
+pub type PyCMethod = unsafe extern "C" fn(
+    slf: *mut PyObject,
+    defining_class: *mut PyTypeObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject;
+
+/// `METH_METHOD` (0x0200 in `methodobject.h`, limited API since 3.10): `ml_meth` is a
+/// [`PyCMethod`].
+const METH_METHOD: c_int = 0x0200;
+
 /// A method that finds its module state through its defining class
 /// (`METH_METHOD | METH_FASTCALL | METH_KEYWORDS`).
 pub const fn method(name: &'static CStr, f: PyCMethod, doc: &'static CStr) -> PyMethodDef {
+    // SAFETY: only the pointer's type changes (both are `extern "C"` function pointers, of the
+    // same size); CPython never calls `ml_meth` through the `PyCFunction` type it is declared
+    // with in C. It reads `ml_flags` first, and for METH_METHOD | METH_FASTCALL | METH_KEYWORDS
+    // casts it back to `PyCMethod` and calls it with exactly that signature, as C extensions'
+    // `(PyCFunction)(void (*)(void))f` casts rely on.
+    let f = unsafe { std::mem::transmute::<PyCMethod, PyCFunction>(f) };
     PyMethodDef {
         ml_name: name.as_ptr(),
-        ml_meth: PyMethodDefPointer { PyCMethod: f },
+        ml_meth: PyMethodDefPointer { PyCFunction: f },
         ml_flags: METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
         ml_doc: doc.as_ptr(),
     }

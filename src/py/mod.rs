@@ -16,6 +16,7 @@ mod methods;
 mod module;
 mod receiver;
 mod sender;
+mod stack;
 mod state;
 mod to_item;
 

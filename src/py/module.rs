@@ -132,6 +132,8 @@ static mut SLOTS: [PyModuleDef_Slot; SLOTS_LEN] = [
         slot: Py_mod_multiple_interpreters,
         value: Py_MOD_PER_INTERPRETER_GIL_SUPPORTED,
     },
+    // Only in version-specific builds for 3.13+: the abi3 build (for 3.12+) cannot name a slot
+    // that 3.12 rejects, and GIL builds ignore it; free-threaded builds cannot load abi3 anyway.
     #[cfg(Py_3_13)]
     PyModuleDef_Slot {
         slot: Py_mod_gil,

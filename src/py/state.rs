@@ -1,7 +1,8 @@
 //! Per-interpreter module state: this interpreter's types, exception classes and interned names.
 
-use std::cell::Cell;
 use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3_ffi::*;
 
@@ -25,18 +26,19 @@ pub struct State {
     pub kw_timeout: *mut PyObject,
     pub kw_capacity: *mut PyObject,
     pub kw_receivers: *mut PyObject,
-    /// `pickle.dumps` / `pickle.loads`, imported on first use.
-    /// (Cells: set once through a shared reference; `Cell` has the layout of its content.)
-    pub pickle_dumps: Cell<*mut PyObject>,
-    pub pickle_loads: Cell<*mut PyObject>,
+    /// `pickle.dumps` / `pickle.loads`, imported on first use. Set once through a shared
+    /// reference, possibly by several threads at once (see [`State::pickle`]); an `AtomicPtr`
+    /// has the layout of a plain pointer.
+    pub pickle_dumps: AtomicPtr<PyObject>,
+    pub pickle_loads: AtomicPtr<PyObject>,
 }
 
 const FIELDS: usize = std::mem::size_of::<State>() / std::mem::size_of::<*mut PyObject>();
 
 impl State {
     fn fields(&mut self) -> &mut [*mut PyObject; FIELDS] {
-        // SAFETY: `State` is `repr(C)` and made only of `FIELDS` object pointers (plain or in a
-        // `repr(transparent)` Cell), so it has the layout of an array of them.
+        // SAFETY: `State` is `repr(C)` and made only of `FIELDS` object pointers (plain or in an
+        // `AtomicPtr`, which has the same layout), so it has the layout of an array of them.
         unsafe { &mut *(self as *mut State).cast::<[*mut PyObject; FIELDS]>() }
     }
 
@@ -75,20 +77,42 @@ impl State {
         }
     }
 
-    /// `pickle.dumps` and `pickle.loads`, importing pickle the first time.
+    /// `pickle.dumps` and `pickle.loads` (borrowed from the state), importing pickle the first
+    /// time. Threads that race here (the import may release the GIL, and a free-threaded build
+    /// has none) each import, then one stores its functions and the others drop theirs.
     pub fn pickle(&self) -> PyResult<(*mut PyObject, *mut PyObject)> {
-        if self.pickle_dumps.get().is_null() {
-            // SAFETY: attached (binding invariant); the two references become the state's own
-            // and are released by `clear`.
-            unsafe {
-                let pickle = Owned::new(PyImport_ImportModule(c"pickle".as_ptr()))?;
-                let dumps = Owned::new(PyObject_GetAttrString(pickle.as_ptr(), c"dumps".as_ptr()))?;
-                let loads = Owned::new(PyObject_GetAttrString(pickle.as_ptr(), c"loads".as_ptr()))?;
-                self.pickle_loads.set(loads.into_ptr());
-                self.pickle_dumps.set(dumps.into_ptr());
-            }
+        let (dumps, loads) = (
+            self.pickle_dumps.load(Ordering::Acquire),
+            self.pickle_loads.load(Ordering::Acquire),
+        );
+        if !dumps.is_null() && !loads.is_null() {
+            return Ok((dumps, loads));
         }
-        Ok((self.pickle_dumps.get(), self.pickle_loads.get()))
+        // SAFETY: attached (binding invariant); each call returns a new reference or null.
+        unsafe {
+            let pickle = Owned::new(PyImport_ImportModule(c"pickle".as_ptr()))?;
+            let dumps = Owned::new(PyObject_GetAttrString(pickle.as_ptr(), c"dumps".as_ptr()))?;
+            let loads = Owned::new(PyObject_GetAttrString(pickle.as_ptr(), c"loads".as_ptr()))?;
+            Ok((
+                install(&self.pickle_dumps, dumps),
+                install(&self.pickle_loads, loads),
+            ))
+        }
+    }
+}
+
+/// Stores `obj` in the empty `slot`, whose reference it becomes, unless another thread filled
+/// the slot first: then `obj` is dropped. Returns what the slot holds (borrowed from the state,
+/// which releases it in `clear`).
+fn install(slot: &AtomicPtr<PyObject>, obj: Owned) -> *mut PyObject {
+    match slot.compare_exchange(
+        ptr::null_mut(),
+        obj.as_ptr(),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        Ok(_) => obj.into_ptr(),
+        Err(installed) => installed,
     }
 }
 
@@ -98,7 +122,9 @@ pub unsafe extern "C" fn traverse(
     visit: visitproc,
     arg: *mut c_void,
 ) -> i32 {
-    // SAFETY: called by the GC on our module; the state may be null before exec ran.
+    // SAFETY: called by the GC on our module; the state may be null before exec ran. The GC
+    // runs with the GIL held, or with every other thread stopped on a free-threaded build, so
+    // nobody updates the state meanwhile.
     let Some(state) = (unsafe { PyModule_GetState(module).cast::<State>().as_mut() }) else {
         return 0;
     };
@@ -116,7 +142,8 @@ pub unsafe extern "C" fn traverse(
 
 /// `m_clear`: drops every reference the state holds.
 pub unsafe extern "C" fn clear(module: *mut PyObject) -> i32 {
-    // SAFETY: called by the interpreter on our module; the state may be null.
+    // SAFETY: called by the interpreter on our module (by the GC or at teardown, when no other
+    // thread uses the state); the state may be null.
     if let Some(state) = unsafe { PyModule_GetState(module).cast::<State>().as_mut() } {
         for field in state.fields().iter_mut() {
             // SAFETY: each field is null or a strong reference owned by the state.

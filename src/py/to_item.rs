@@ -8,8 +8,9 @@ use crate::core::{BufferData, Item, Layout};
 
 use super::buffer;
 use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
-use super::ffi::{BufferView, Owned, PyErrSet, PyResult};
+use super::ffi::{critical_section, BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
+use super::stack;
 use super::state::State;
 
 /// Deepest nesting of containers that is sent (deeper, or self-referential: `TypeError`).
@@ -125,13 +126,19 @@ impl Converter<'_> {
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
-        if self.depth >= MAX_DEPTH {
+        let too_deep = self.depth >= MAX_DEPTH;
+        if too_deep || (self.depth >= stack::CHECK_FROM_DEPTH && !stack::enough()) {
+            let why = if too_deep {
+                format!("containers nested more than {MAX_DEPTH} deep")
+            } else {
+                format!(
+                    "containers nested {} deep: too deep for this thread's stack",
+                    self.depth
+                )
+            };
             // SAFETY: builtin exception classes.
             unsafe {
-                raise(
-                    PyExc_RecursionError,
-                    &format!("containers nested more than {MAX_DEPTH} deep"),
-                );
+                raise(PyExc_RecursionError, &why);
                 return Err(raise_from(
                     PyExc_TypeError,
                     "cannot send this item: it is nested too deeply or contains itself",
@@ -144,11 +151,20 @@ impl Converter<'_> {
         result
     }
 
-    /// Items of a tuple or list, each held by us while it converts (converting may run
-    /// `__reduce__` code that mutates the list).
+    /// Items of a tuple or list, each held by us while it converts. With a GIL, no other
+    /// thread runs inside this loop unless converting an item runs Python code (`__reduce__`,
+    /// which may also change the list): each item is read with the size checked just before,
+    /// so nothing read can dangle (a list that changes meanwhile is read as it is at each
+    /// step, as any iteration does). On a free-threaded build another thread may change a
+    /// list at any moment: what is converted is then a copy taken in one step under its lock.
     unsafe fn sequence(&mut self, obj: *mut PyObject) -> PyResult<Box<[Item]>> {
         // SAFETY: `obj` is a live tuple or list (exact types checked by the caller).
         let is_tuple = unsafe { Py_TYPE(obj) } == &raw mut PyTuple_Type;
+        #[cfg(Py_GIL_DISABLED)]
+        if !is_tuple {
+            // SAFETY: as above.
+            return self.all(unsafe { list_items(obj) });
+        }
         let size = |obj| {
             // SAFETY: as above.
             unsafe {
@@ -159,11 +175,12 @@ impl Converter<'_> {
                 }
             }
         };
-        let mut items = Vec::with_capacity(size(obj).max(0) as usize);
+        let mut items = vec_with_capacity(size(obj))?;
         let mut i = 0;
         while i < size(obj) {
-            // SAFETY: `i` is in bounds (checked just above; the GIL is held since); the item is
-            // borrowed from the container and we take our own reference at once.
+            // SAFETY: `i` is in bounds: checked just above, and since then no other thread ran
+            // (the GIL is held; on a free-threaded build `obj` is a tuple, which never
+            // changes). The item is borrowed from the container; we take our own reference.
             let element = unsafe {
                 let borrowed = if is_tuple {
                     PyTuple_GetItem(obj, i)
@@ -179,16 +196,37 @@ impl Converter<'_> {
         Ok(items.into_boxed_slice())
     }
 
+    /// Converts each of `elements`, which we hold.
+    #[cfg(Py_GIL_DISABLED)]
+    fn all(&mut self, elements: Vec<Owned>) -> PyResult<Box<[Item]>> {
+        let mut items = Vec::with_capacity(elements.len());
+        for element in elements {
+            // SAFETY: we hold a reference to `element`.
+            items.push(unsafe { self.item(element.as_ptr())? });
+        }
+        Ok(items.into_boxed_slice())
+    }
+
+    /// Pairs of a dict. They are all taken (with our own references) at once, holding the
+    /// dict's lock on a free-threaded build, then converted: converting runs no code while the
+    /// dict is being walked, and another thread cannot change it midway.
     unsafe fn dict(&mut self, obj: *mut PyObject) -> PyResult<Box<[(Item, Item)]>> {
-        // SAFETY: `obj` is a live dict.
-        let mut pairs = Vec::with_capacity(unsafe { PyDict_Size(obj) }.max(0) as usize);
-        let mut pos: Py_ssize_t = 0;
-        let (mut key, mut value) = (ptr::null_mut(), ptr::null_mut());
-        // SAFETY: PyDict_Next yields borrowed pointers that we turn into our own references
-        // before any code (which might mutate the dict) runs.
-        while unsafe { PyDict_Next(obj, &mut pos, &mut key, &mut value) } != 0 {
-            // SAFETY: `key` and `value` are live, borrowed from the dict right now.
-            let (key, value) = unsafe { (Owned::borrowed(key), Owned::borrowed(value)) };
+        // SAFETY: `obj` is a live dict. Inside the critical section only PyDict_Next and
+        // reference counting run (no Python code), so the borrowed key and value are live when
+        // we take our references to them.
+        let entries = unsafe {
+            critical_section(obj, || {
+                let mut entries = Vec::with_capacity(PyDict_Size(obj).max(0) as usize);
+                let mut pos: Py_ssize_t = 0;
+                let (mut key, mut value) = (ptr::null_mut(), ptr::null_mut());
+                while PyDict_Next(obj, &mut pos, &mut key, &mut value) != 0 {
+                    entries.push((Owned::borrowed(key), Owned::borrowed(value)));
+                }
+                entries
+            })
+        };
+        let mut pairs = vec_with_capacity(entries.len() as Py_ssize_t)?;
+        for (key, value) in entries {
             // SAFETY: we hold references to both.
             let key = unsafe { self.item(key.as_ptr())? };
             // SAFETY: as above.
@@ -198,9 +236,12 @@ impl Converter<'_> {
         Ok(pairs.into_boxed_slice())
     }
 
+    /// Items of a set or frozenset, each held by us while it converts. With a GIL, the set's
+    /// iterator is used (it raises if converting an item changed the set's size).
+    #[cfg(not(Py_GIL_DISABLED))]
     unsafe fn iterable(&mut self, obj: *mut PyObject) -> PyResult<Box<[Item]>> {
         // SAFETY: `obj` is a live set or frozenset.
-        let mut items = Vec::with_capacity(unsafe { PySet_Size(obj) }.max(0) as usize);
+        let mut items = vec_with_capacity(unsafe { PySet_Size(obj) })?;
         // SAFETY: as above; the iterator holds its own reference to the set.
         let iter = unsafe { Owned::new(PyObject_GetIter(obj))? };
         loop {
@@ -222,6 +263,20 @@ impl Converter<'_> {
             // SAFETY: we hold a reference to `element`.
             items.push(unsafe { self.item(element.as_ptr())? });
         }
+    }
+
+    /// Items of a set or frozenset. On a free-threaded build another thread may change a set
+    /// while it is iterated, and a change that keeps its size goes unnoticed by the set
+    /// iterator (items are then skipped or seen twice): what is converted is `list(obj)`,
+    /// which CPython copies from an exact set in one step under the set's lock.
+    #[cfg(Py_GIL_DISABLED)]
+    unsafe fn iterable(&mut self, obj: *mut PyObject) -> PyResult<Box<[Item]>> {
+        // SAFETY: `obj` is a live exact set or frozenset; the new list is ours alone.
+        let elements = unsafe {
+            let list = Owned::new(PySequence_List(obj))?;
+            list_items(list.as_ptr())
+        };
+        self.all(elements)
     }
 
     /// Records a Buffer to move once conversion has succeeded; a placeholder stands in for it.
@@ -252,6 +307,15 @@ impl Converter<'_> {
             ))
         };
         let Ok(pickled) = result else {
+            // SAFETY: attached and an exception is set. MemoryError, and KeyboardInterrupt,
+            // SystemExit and other non-`Exception` errors raised by `__reduce__` code, pass
+            // through unchanged: they do not mean that the object cannot be sent.
+            if unsafe {
+                PyErr_ExceptionMatches(PyExc_Exception) == 0
+                    || PyErr_ExceptionMatches(PyExc_MemoryError) != 0
+            } {
+                return Err(PyErrSet);
+            }
             // SAFETY: `obj` is live; builtin exception class.
             return Err(unsafe {
                 let name = type_name(obj);
@@ -268,6 +332,43 @@ impl Converter<'_> {
         // SAFETY: `pickled` is a live bytes object.
         Ok(Item::Pickled(unsafe { bytes_of(pickled.as_ptr())? }))
     }
+}
+
+/// The items of a list as it is at one moment, with our own references.
+///
+/// # Safety
+/// `obj` is a live list.
+#[cfg(Py_GIL_DISABLED)]
+unsafe fn list_items(obj: *mut PyObject) -> Vec<Owned> {
+    // SAFETY: per the contract. Inside the critical section no other thread changes the list
+    // and only reference counting runs here (no Python code), so the size stays valid and
+    // each borrowed item is live when we take our reference to it.
+    unsafe {
+        critical_section(obj, || {
+            (0..PyList_Size(obj))
+                .map(|i| Owned::borrowed(PyList_GetItem(obj, i)))
+                .collect()
+        })
+    }
+}
+
+/// An empty vector with room for `n` items; `MemoryError` (not an abort) if that much memory
+/// cannot be had.
+fn vec_with_capacity<T>(n: Py_ssize_t) -> PyResult<Vec<T>> {
+    let mut items = Vec::new();
+    items
+        .try_reserve_exact(n.max(0) as usize)
+        .map_err(|_| memory_error())?;
+    Ok(items)
+}
+
+/// A copy of `text`; `MemoryError` (not an abort) if it cannot be allocated.
+fn boxed_str(text: &str) -> PyResult<Box<str>> {
+    let mut copy = String::new();
+    copy.try_reserve_exact(text.len())
+        .map_err(|_| memory_error())?;
+    copy.push_str(text);
+    Ok(copy.into_boxed_str())
 }
 
 /// # Safety
@@ -295,7 +396,7 @@ unsafe fn int(obj: *mut PyObject) -> PyResult<Item> {
 unsafe fn string(obj: *mut PyObject) -> PyResult<Item> {
     // SAFETY: `obj` is a live str that outlives the borrowed text.
     if let Some(text) = unsafe { super::errors::utf8(obj) } {
-        return Ok(Item::Str(text.into()));
+        return Ok(Item::Str(boxed_str(text)?));
     }
     // Lone surrogates have no UTF-8 form: carry them through with "surrogatepass".
     // SAFETY: attached; `obj` is a live str.
