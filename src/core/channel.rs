@@ -82,6 +82,18 @@ impl Drop for SendEnd {
 impl Drop for RecvEnd {
     fn drop(&mut self) {
         self.info.receivers_gone.store(true, Ordering::Release);
+        // The items still queued can never be received: drop them now, with what they hold
+        // (Buffers, handles on other channels). crossbeam does so itself for unbounded
+        // channels, but for bounded ones only once every sender is gone too. Bounded by the
+        // count queued now, so senders cannot keep this busy; not for rendezvous channels,
+        // where a receive would complete a blocked send.
+        if self.info.capacity.is_some_and(|cap| cap > 0) {
+            for _ in 0..self.rx.len() {
+                if self.rx.try_recv().is_err() {
+                    break;
+                }
+            }
+        }
         registry::end_dropped(self.info.id);
     }
 }
@@ -115,4 +127,21 @@ pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
     let recv = Arc::new(RecvEnd { rx, info });
     registry::insert(&send, &recv);
     (send, recv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_items_go_with_the_last_receiver() {
+        for cap in [None, Some(2)] {
+            let (tx, rx) = channel(cap);
+            let (other_tx, other_rx) = channel(None);
+            tx.tx.try_send(Item::Sender(other_tx)).unwrap();
+            drop(rx);
+            assert_eq!(tx.len(), 0, "capacity {cap:?}");
+            assert!(other_rx.info.senders_gone(), "capacity {cap:?}");
+        }
+    }
 }
