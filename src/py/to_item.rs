@@ -199,7 +199,7 @@ impl Converter<'_> {
     /// Converts each of `elements`, which we hold.
     #[cfg(Py_GIL_DISABLED)]
     fn all(&mut self, elements: Vec<Owned>) -> PyResult<Box<[Item]>> {
-        let mut items = Vec::with_capacity(elements.len());
+        let mut items = vec_with_capacity(elements.len() as Py_ssize_t)?;
         for element in elements {
             // SAFETY: we hold a reference to `element`.
             items.push(unsafe { self.item(element.as_ptr())? });
