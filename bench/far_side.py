@@ -77,18 +77,6 @@ def ic_drain(rx: interpchan.Receiver, ready: interpchan.Sender, n: int, timeout:
     return time.perf_counter()
 
 
-def ic_drain_many(
-    rx: interpchan.Receiver, ready: interpchan.Sender, n: int, batch: int, timeout: float
-) -> float:
-    """Receives n items in batches with ``recv_many`` (blocking); returns when the last arrived."""
-    recv_many = rx.recv_many  # type: ignore[attr-defined]
-    ready.send(None)
-    got = 0
-    while got < n:
-        got += len(recv_many(min(batch, n - got), timeout))
-    return time.perf_counter()
-
-
 def ic_echo(rx: interpchan.Receiver, tx: interpchan.Sender, ready: interpchan.Sender) -> int:
     """Sends back every item until the channel closes; returns how many it echoed."""
     echoed = 0

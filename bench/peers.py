@@ -314,56 +314,6 @@ class Interpchan(Peer):
         return samples
 
 
-class InterpchanBatched(Interpchan):
-    """interpchan with ``send_many``/``recv_many`` (batches), to a sub-interpreter."""
-
-    batch = 256
-
-    def __init__(self) -> None:
-        super().__init__(SUBINTERPRETER)
-        self.key = "interpchan-batched"
-        self.label = f"interpchan send_many/recv_many ({self.batch})"
-
-    def missing(self) -> str | None:
-        if not hasattr(interpchan.Sender, "send_many"):
-            return "this interpchan has no send_many/recv_many"
-        return None
-
-    def stream(self, item: Any, n: int, timeout: float) -> Run:
-        tx, rx = interpchan.channel()
-        ready_tx, ready_rx = interpchan.channel()
-        batch = [item] * self.batch
-        with Far(
-            self.context,
-            far_side.ic_drain_many,
-            rx,
-            ready_tx,
-            n,
-            self.batch,
-            timeout,
-            timeout=timeout,
-            on_failure=(tx, rx),
-        ) as far:
-            far.wait_ready(ready_rx)
-            send_many = tx.send_many  # type: ignore[attr-defined]
-            start = time.perf_counter()
-            for _ in repeat(None, n // self.batch):
-                send_many(batch)
-            if n % self.batch:
-                send_many(batch[: n % self.batch])
-            end = far.join()
-        return Run(end - start)
-
-    def stream_back(self, nbytes: int, n: int, wrap: Callable[[Any], Any], timeout: float) -> Run:
-        raise Unsupported("same as interpchan")
-
-    def circulate(self, nbytes: int, pool: int, n: int, timeout: float) -> Run:
-        raise Unsupported("same as interpchan")
-
-    def round_trips(self, n: int, timeout: float, budget: float = 60.0) -> list[float]:
-        raise Unsupported("same as interpchan")
-
-
 # ---- queue.Queue between threads --------------------------------------------------------------
 
 
@@ -983,7 +933,6 @@ def all_peers() -> list[Peer]:
     """Every peer, in table order (those missing on this Python are listed too, and skipped)."""
     return [
         Interpchan(SUBINTERPRETER),
-        InterpchanBatched(),
         Interpchan(THREAD),
         ThreadQueue(),
         ThreadQueue(simple=True),
