@@ -9,7 +9,7 @@ use crate::core::Item;
 
 use super::alloc::{advise_huge_pages, copy_bytes};
 use super::buffer;
-use super::errors::{raise, raise_from};
+use super::errors::raise_from;
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::handles;
 use super::stack;
@@ -43,15 +43,8 @@ pub unsafe fn received(state: &State, item: Item) -> PyResult<Owned> {
 /// # Safety
 /// `state` is this interpreter's module state.
 unsafe fn object(state: &State, item: Item, depth: usize) -> PyResult<Owned> {
-    if depth >= stack::CHECK_FROM_DEPTH && !stack::enough() {
-        // SAFETY: builtin exception class.
-        return Err(unsafe {
-            raise(
-                PyExc_RecursionError,
-                &format!("containers nested {depth} deep: too deep for this thread's stack"),
-            )
-        });
-    }
+    // SAFETY: attached (binding invariant).
+    unsafe { stack::check(depth)? };
     let depth = depth + 1;
     // SAFETY: attached (binding invariant); every constructor returns a new reference or null
     // with an exception set, which `Owned::new` turns into an error.

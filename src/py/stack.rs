@@ -3,9 +3,14 @@
 //!
 //! Converting a container recurses once per nesting level (a few hundred bytes of stack each), so
 //! an item within the depth limit can still overflow a thread made with a small
-//! `threading.stack_size`. Conversions check [`enough`] before going one level deeper.
+//! `threading.stack_size`. Conversions call [`check`] before going one level deeper.
 
 use std::cell::Cell;
+
+use pyo3_ffi::PyExc_RecursionError;
+
+use super::errors::raise;
+use super::ffi::PyResult;
 
 /// Stack that must remain free to go one level deeper: it covers the level itself, raising the
 /// exception, and dropping what was converted so far (dropping an item recurses too, with much
@@ -14,15 +19,29 @@ const MARGIN: usize = 96 * 1024;
 
 /// Nesting depth below which no check is made: shallow items convert in any thread that can run
 /// Python at all, and the common case pays nothing.
-pub const CHECK_FROM_DEPTH: usize = 16;
+const CHECK_FROM_DEPTH: usize = 16;
 
 thread_local! {
     /// Lowest usable address of this thread's stack; 0 until known, `usize::MAX` if unknowable.
     static STACK_LOW: Cell<usize> = const { Cell::new(0) };
 }
 
+/// `Ok` if this thread has the stack to convert one level below `depth` containers; otherwise
+/// raises `RecursionError`.
+///
+/// # Safety
+/// Attached (it may raise).
+pub unsafe fn check(depth: usize) -> PyResult<()> {
+    if depth < CHECK_FROM_DEPTH || enough() {
+        return Ok(());
+    }
+    let why = format!("containers nested {depth} deep: too deep for this thread's stack");
+    // SAFETY: attached (per the contract); builtin exception class.
+    Err(unsafe { raise(PyExc_RecursionError, &why) })
+}
+
 /// True unless this thread is known to have less than the margin of stack left.
-pub fn enough() -> bool {
+fn enough() -> bool {
     let here = std::hint::black_box(0u8);
     let sp = std::ptr::addr_of!(here) as usize;
     let low = STACK_LOW.with(|low| {

@@ -126,24 +126,26 @@ impl Converter<'_> {
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
-        let too_deep = self.depth >= MAX_DEPTH;
-        if too_deep || (self.depth >= stack::CHECK_FROM_DEPTH && !stack::enough()) {
-            let why = if too_deep {
-                format!("containers nested more than {MAX_DEPTH} deep")
-            } else {
-                format!(
-                    "containers nested {} deep: too deep for this thread's stack",
-                    self.depth
+        let room = if self.depth >= MAX_DEPTH {
+            // SAFETY: attached (binding invariant); builtin exception class.
+            Err(unsafe {
+                raise(
+                    PyExc_RecursionError,
+                    &format!("containers nested more than {MAX_DEPTH} deep"),
                 )
-            };
-            // SAFETY: builtin exception classes.
-            unsafe {
-                raise(PyExc_RecursionError, &why);
-                return Err(raise_from(
+            })
+        } else {
+            // SAFETY: as above.
+            unsafe { stack::check(self.depth) }
+        };
+        if room.is_err() {
+            // SAFETY: builtin exception class; the RecursionError just raised becomes the cause.
+            return Err(unsafe {
+                raise_from(
                     PyExc_TypeError,
                     "cannot send this item: it is nested too deeply or contains itself",
-                ));
-            }
+                )
+            });
         }
         self.depth += 1;
         let result = f(self);
