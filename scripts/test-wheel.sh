@@ -47,15 +47,8 @@ for py in $pythons; do
     bash scripts/test-installed-wheel.sh "$py" "$wheel" "$@" || status=1
 done
 if ! echo "$pythons" | grep -q 'python3\.14$'; then
-    if bash scripts/sid-root.sh --check; then
-        bash scripts/in-sid-root.sh --bind "$dist:/wheels" -- \
-            bash /src/scripts/test-installed-wheel.sh python3.14 "/wheels/$(basename "$wheel")" "$@" \
-            || status=1
-    elif [ -n "${INTERPCHAN_REQUIRE_314:-}" ]; then
-        echo "CPython 3.14: no Debian sid root (make it with bash scripts/sid-root.sh)" >&2
-        status=1
-    else
-        echo "=== CPython 3.14: skipped (no Debian sid root here; bash scripts/sid-root.sh makes one)"
-    fi
+    bash scripts/if-sid-root.sh bash scripts/in-sid-root.sh --bind "$dist:/wheels" -- \
+        bash /src/scripts/test-installed-wheel.sh python3.14 "/wheels/$(basename "$wheel")" "$@" \
+        || status=1
 fi
 exit $status

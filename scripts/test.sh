@@ -20,13 +20,6 @@ for py in $pythons; do
     "$venv/bin/python" -m pytest "$@" || status=1
 done
 if ! echo "$pythons" | grep -q 'python3\.14$'; then
-    if bash scripts/sid-root.sh --check; then
-        bash scripts/test-py314.sh "$@" || status=1
-    elif [ -n "${INTERPCHAN_REQUIRE_314:-}" ]; then
-        echo "CPython 3.14: no Debian sid root (make it with bash scripts/sid-root.sh, as root)" >&2
-        status=1
-    else
-        echo "=== CPython 3.14: skipped (no Debian sid root; bash scripts/test-py314.sh makes one, as root)"
-    fi
+    bash scripts/if-sid-root.sh bash scripts/test-py314.sh "$@" || status=1
 fi
 exit $status
