@@ -1,4 +1,4 @@
-//! The module's functions: `channel`, `select`, and `_restore` (which unpickles handles).
+//! The module's functions: `channel`, `select`, `_restore` (which unpickles handles), `_close_all`.
 
 use std::ptr;
 use std::time::Instant;
@@ -147,7 +147,18 @@ unsafe extern "C" fn live_channels(
     unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 5] = [
+unsafe extern "C" fn close_all(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let closed = super::tracked::close_all();
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(closed) }
+}
+
+pub static mut FUNCTIONS: [PyMethodDef; 6] = [
     function(
         c"channel",
         channel,
@@ -171,6 +182,12 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
+    ),
+    function(
+        c"_close_all",
+        close_all,
+        c"_close_all()\n--\n\nClose every handle this interpreter holds (run when it exits); \
+return how many were open.",
     ),
     END_METHOD,
 ];

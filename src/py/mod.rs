@@ -19,5 +19,6 @@ mod sender;
 mod stack;
 mod state;
 mod to_item;
+mod tracked;
 
 pub use module::MODULE_DEF;
