@@ -11,6 +11,7 @@ copy, and the sender can no longer reach it.
 {'answer': 42}
 """
 
+from . import _exit
 from ._interpchan import (
     Buffer,
     ChannelClosed,
@@ -22,6 +23,7 @@ from ._interpchan import (
     channel,
     select,
 )
+from ._pool import Pool
 from ._spawn import Worker, WorkerError, spawn
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "ChannelError",
     "Empty",
     "Full",
+    "Pool",
     "Receiver",
     "Sender",
     "Worker",
@@ -40,3 +43,5 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_exit.install()
