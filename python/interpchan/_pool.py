@@ -51,6 +51,13 @@ class _Slot:
         self.worker: _spawn.Worker | None = None
 
 
+def _load(slot: _Slot) -> int:
+    """How busy a worker is for dispatch: tasks sent ahead, or no room at all."""
+    if slot.task_tx.closed:
+        return _PREFETCH
+    return len(slot.assigned)
+
+
 def _cpu_count() -> int:
     count = getattr(os, "process_cpu_count", None)
     if count is not None:
@@ -258,26 +265,30 @@ class Pool(Executor):
     def _dispatch(self) -> None:
         """Sends waiting tasks to workers with room (lock held); retires idle ones at shutdown."""
         pending = self._pending
-        for slot in self._slots.values():
-            while pending and len(slot.assigned) < _PREFETCH and not slot.task_tx.closed:
-                if self._max_tasks is not None and slot.sent >= self._max_tasks:
-                    break
-                task = pending.popleft()
-                if not task.running:
-                    if not task.future.set_running_or_notify_cancel():
-                        continue  # cancelled while it waited
-                    task.running = True
-                try:
-                    slot.task_tx.send_nowait((task.tid, task.fn, task.args, task.kwargs))
-                except BaseException as exc:  # not sendable (TypeError): the task fails
-                    _set_exception(task.future, exc)
-                    continue
-                slot.assigned.append(task)
-                slot.sent += 1
+        while pending:
+            # The worker with the fewest tasks sent ahead: idle workers first, then prefetch.
+            slot = min(self._slots.values(), key=_load, default=None)
+            if slot is None or _load(slot) >= _PREFETCH or not self._has_room(slot):
+                break
+            task = pending.popleft()
+            if not task.running:
+                if not task.future.set_running_or_notify_cancel():
+                    continue  # cancelled while it waited
+                task.running = True
+            try:
+                slot.task_tx.send_nowait((task.tid, task.fn, task.args, task.kwargs))
+            except BaseException as exc:  # not sendable (TypeError): the task fails
+                _set_exception(task.future, exc)
+                continue
+            slot.assigned.append(task)
+            slot.sent += 1
         if self._shutdown and not pending:
             for slot in self._slots.values():
                 if not slot.assigned:
                     slot.task_tx.close()  # the worker ends once it took what it had
+
+    def _has_room(self, slot: _Slot) -> bool:
+        return self._max_tasks is None or slot.sent < self._max_tasks
 
     def _resolve(self, task: _Task, kind: str, payload: Any) -> None:
         if kind == "ok":

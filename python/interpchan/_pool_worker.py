@@ -23,6 +23,11 @@ _ATOMS = frozenset(
 )
 _CONTAINERS = frozenset({list, tuple, set, frozenset})
 
+_PICKLE_NOTE = """pickle.dumps gets its protocol positionally: on CPython 3.12.1, the first call of
+pickle.dumps with a keyword argument made in a sub-interpreter corrupts memory (the process
+aborts at exit: "free(): invalid pointer"), as its argument parser's cached keyword names belong
+to that interpreter."""
+
 
 def _native(value: Any, depth: int = 0) -> bool:
     """True if ``value`` converts natively (no pickling), so the pool can always rebuild it."""
@@ -42,7 +47,7 @@ def error_payload(exc: BaseException) -> tuple[bytes | None, str, str]:
     """(the exception pickled, or None if it cannot be; traceback text; qualified type name)."""
     text, type_name = describe(exc)
     try:
-        blob: bytes | None = pickle.dumps(exc, protocol=5)
+        blob: bytes | None = pickle.dumps(exc, 5)  # positional: see _PICKLE_NOTE
     except Exception:
         blob = None
     return (blob, text, type_name)
@@ -61,7 +66,7 @@ def _outcome(wid: int, tid: int, fn: Any, args: Any, kwargs: Any) -> tuple[Any, 
     if _native(value):
         return ("ok", wid, tid, value)
     try:
-        return ("okp", wid, tid, pickle.dumps(value, protocol=5))
+        return ("okp", wid, tid, pickle.dumps(value, 5))
     except Exception as exc:
         return ("err", wid, tid, error_payload(TypeError(f"cannot send the result back: {exc}")))
 
