@@ -3,12 +3,12 @@
 This runs from ``threading``'s exit hooks, before the interpreter waits for its non-daemon
 threads (worker threads among them): calls blocked in workers on channels whose other end this
 interpreter held are woken with ``ChannelClosed``, so the process ends instead of waiting
-forever, on a normal exit, an uncaught exception or one Ctrl-C.
+forever, on a normal exit, an uncaught exception or one Ctrl-C. Pools still running then are
+stopped: tasks not started yet are cancelled (use ``with`` or ``shutdown()`` to drain).
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 import weakref
 from typing import Any
@@ -23,18 +23,13 @@ def register(pool: Any) -> None:
     _pools.add(pool)
 
 
-def _failing() -> bool:
-    """True if the interpreter is exiting on an uncaught exception (Ctrl-C included)."""
-    return getattr(sys, "last_value", None) is not None or getattr(sys, "last_exc", None) is not None
-
-
 def _at_exit() -> None:
-    failing = _failing()
-    if failing:  # wake whatever the workers wait for first, then stop the pools
-        _interpchan._close_all()
-    for pool in list(_pools):
-        pool._close_at_exit(failing)
+    # Wake every call blocked on a channel whose other end this interpreter holds, then stop the
+    # pools still running (tasks not started yet are cancelled: use `with` or shutdown() to
+    # drain); the interpreter then joins the worker threads, which end.
     _interpchan._close_all()
+    for pool in list(_pools):
+        pool._close_at_exit()
 
 
 def install() -> None:

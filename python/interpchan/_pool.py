@@ -387,9 +387,9 @@ class Pool(Executor):
         else:
             self.shutdown(wait=True, cancel_futures=True)
 
-    def _close_at_exit(self, failing: bool) -> None:
-        """At interpreter exit: drain (normal exit) or cancel what waits (failing exit)."""
-        self.shutdown(wait=not failing, cancel_futures=failing)
+    def _close_at_exit(self) -> None:
+        """At interpreter exit, once its channels are closed: cancel what waits, stop."""
+        self.shutdown(wait=False, cancel_futures=True)
 
 
 def _set_result(future: Future[Any], value: Any) -> None:
