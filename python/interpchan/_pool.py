@@ -134,7 +134,8 @@ class Pool(Executor):
         self._broken: BaseException | None = None
         self._start_failures = 0
         self._results_tx, self._results_rx = channel()
-        self._collector = threading.Thread(target=self._collect, name="interpchan-pool", daemon=True)
+        # Not a daemon (sub-interpreters allow none): the exit hook closes its channel, it ends.
+        self._collector = threading.Thread(target=self._collect, name="interpchan-pool")
         with self._lock:
             for _ in range(self._size):
                 self._start_worker()
