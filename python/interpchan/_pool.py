@@ -344,7 +344,10 @@ class Pool(Executor):
         """
         _positive("chunksize", chunksize)
         deadline = None if timeout is None else time.monotonic() + timeout
-        futures = self._submit_chunks(fn, zip(*iterables), chunksize)
+        if len(iterables) == 1:
+            futures = self._submit_chunks(fn, iter(iterables[0]), chunksize, _pool_worker.run_chunk1)
+        else:
+            futures = self._submit_chunks(fn, zip(*iterables), chunksize, _pool_worker.run_chunk)
         return _ordered(futures, deadline, chunksize > 1)
 
     def imap_unordered(
@@ -352,17 +355,24 @@ class Pool(Executor):
     ) -> Iterator[Any]:
         """``fn(item)`` for each item in workers; results in the order they finish."""
         _positive("chunksize", chunksize)
-        futures = self._submit_chunks(fn, ((item,) for item in iterable), chunksize)
+        futures = self._submit_chunks(fn, iter(iterable), chunksize, _pool_worker.run_chunk1)
         return _unordered(futures, chunksize > 1)
 
     def _submit_chunks(
-        self, fn: Callable[..., Any], calls: Iterator[tuple[Any, ...]], chunksize: int
+        self,
+        fn: Callable[..., Any],
+        calls: Iterator[Any],
+        chunksize: int,
+        runner: Callable[..., list[Any]],
     ) -> list[Future[Any]]:
+        """Submits ``calls`` (items, or argument tuples for run_chunk) ``chunksize`` a task."""
         if chunksize == 1:
-            return [self.submit(fn, *args) for args in calls]
+            if runner is _pool_worker.run_chunk:
+                return [self.submit(fn, *args) for args in calls]
+            return [self.submit(fn, item) for item in calls]
         futures = []
         while chunk := list(itertools.islice(calls, chunksize)):
-            futures.append(self.submit(_pool_worker.run_chunk, fn, chunk))
+            futures.append(self.submit(runner, fn, chunk))
         return futures
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
