@@ -165,7 +165,9 @@ def main() -> None:
         if ("round trip", name) in med:
             value = med[("round trip", name)]
             ratio = value / med[("round trip", ours)]
-            print(f"| submit().result() p50 | {name} | {value * 1e6:.1f} µs | {ratio:.1f}x faster |")
+            print(
+                f"| submit().result() p50 | {name} | {value * 1e6:.1f} µs | {ratio:.1f}x faster |"
+            )
     for name in [ours, *[p for p in peers(workers) if p != ours], "one thread"]:
         if ("map", name) in med:
             value = med[("map", name)]

@@ -28,7 +28,9 @@ async def main() -> None:
     stop = asyncio.Event()
     ticks = asyncio.create_task(ticker(stop))
     with interpchan.Pool(2) as pool:
-        results = await asyncio.gather(*(loop.run_in_executor(pool, fib, n) for n in (20, 21, 22, 23)))
+        results = await asyncio.gather(
+            *(loop.run_in_executor(pool, fib, n) for n in (20, 21, 22, 23))
+        )
     stop.set()
     print("fib:", results)
     print("the event loop ran meanwhile:", await ticks > 0)

@@ -11,7 +11,9 @@ import interpchan._pool
 import interpchan._spawn
 
 
-@pytest.mark.parametrize("module", [interpchan, interpchan._spawn, interpchan._pool], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [interpchan, interpchan._spawn, interpchan._pool], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module) -> None:
     result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0

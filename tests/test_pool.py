@@ -7,10 +7,10 @@ import concurrent.futures
 import operator
 import sys
 
+import pool_tasks
 import pytest
 
 import interpchan
-import pool_tasks
 from interpchan._pool import _RemoteTraceback
 
 TIMEOUT = 60
@@ -205,7 +205,9 @@ def test_tasks_queued_behind_a_dying_task_still_run() -> None:
 def test_workers_that_cannot_start_break_the_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     # Every new interpreter fails before it runs the worker.
     monkeypatch.setattr(
-        interpchan._spawn, "_BOOTSTRAP", "raise ImportError('no start')\n" + interpchan._spawn._BOOTSTRAP
+        interpchan._spawn,
+        "_BOOTSTRAP",
+        "raise ImportError('no start')\n" + interpchan._spawn._BOOTSTRAP,
     )
     pool = interpchan.Pool(1)
     with pytest.raises(interpchan.WorkerError, match="cannot start"):
@@ -217,7 +219,9 @@ def test_workers_that_cannot_start_break_the_pool(monkeypatch: pytest.MonkeyPatc
 
 def test_a_worker_that_fails_to_start_once_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
     original = interpchan._spawn._BOOTSTRAP
-    monkeypatch.setattr(interpchan._spawn, "_BOOTSTRAP", "raise ImportError('no start')\n" + original)
+    monkeypatch.setattr(
+        interpchan._spawn, "_BOOTSTRAP", "raise ImportError('no start')\n" + original
+    )
     with interpchan.Pool(1) as pool:
         monkeypatch.setattr(interpchan._spawn, "_BOOTSTRAP", original)  # replacements start
         assert pool.submit(pool_tasks.square, 3).result(TIMEOUT) == 9
@@ -273,7 +277,9 @@ def test_run_in_executor(pool: interpchan.Pool) -> None:
     async def main() -> list[int]:
         loop = asyncio.get_running_loop()
         return list(
-            await asyncio.gather(*(loop.run_in_executor(pool, pool_tasks.square, i) for i in range(8)))
+            await asyncio.gather(
+                *(loop.run_in_executor(pool, pool_tasks.square, i) for i in range(8))
+            )
         )
 
     assert asyncio.run(main()) == [i * i for i in range(8)]

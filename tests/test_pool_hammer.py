@@ -6,8 +6,9 @@ import random
 import threading
 from concurrent.futures import Future
 
-import interpchan
 import pool_tasks
+
+import interpchan
 
 TIMEOUT = 120
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import pool_tasks
 import pytest
 
 import interpchan
-import pool_tasks
 from conftest import run_in_subinterpreter
 
 TIMEOUT = 60

@@ -11,6 +11,8 @@ copy, and the sender can no longer reach it.
 {'answer': 42}
 """
 
+from __future__ import annotations
+
 from . import _exit
 from ._interpchan import (
     Buffer,
@@ -23,8 +25,13 @@ from ._interpchan import (
     channel,
     select,
 )
-from ._pool import Pool
 from ._spawn import Worker, WorkerError, spawn
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports interpchan
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._pool import Pool
 
 __all__ = [
     "Buffer",
@@ -45,3 +52,13 @@ __all__ = [
 __version__ = "0.1.0"
 
 _exit.install()
+
+
+def __getattr__(name: str) -> Any:
+    # Pool (and concurrent.futures with it) is imported on first use: every worker interpreter
+    # imports interpchan, and most never make a pool.
+    if name == "Pool":
+        from ._pool import Pool
+
+        return Pool
+    raise AttributeError(f"module 'interpchan' has no attribute {name!r}")

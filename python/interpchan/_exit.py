@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any
 
 from . import _interpchan
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
+if TYPE_CHECKING:
+    from typing import Any
 
 _pools: weakref.WeakSet[Any] = weakref.WeakSet()
 

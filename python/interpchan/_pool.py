@@ -150,15 +150,28 @@ class Pool(Executor):
         task_tx, task_rx = channel()
         slot = _Slot(task_tx)
         self._slots[wid] = slot
-        with task_rx:
-            slot.worker = _spawn._start(
-                _pool_worker.serve,
-                (wid, task_rx, self._results_tx, self._initializer, self._initargs, self._max_tasks),
-                {},
-                on_end=lambda worker: self._worker_ended(wid, worker),
-            )
+        try:
+            with task_rx:
+                worker = _spawn._start(
+                    _pool_worker.serve,
+                    (
+                        wid,
+                        task_rx,
+                        self._results_tx,
+                        self._initializer,
+                        self._initargs,
+                        self._max_tasks,
+                    ),
+                    {},
+                    on_end=lambda worker: self._worker_ended(wid, worker),
+                )
+        except BaseException:
+            del self._slots[wid]
+            task_tx.close()
+            raise
+        slot.worker = worker
         self._threads = [t for t in self._threads if t.is_alive()]
-        self._threads.append(slot.worker)
+        self._threads.append(worker)
 
     def _worker_ended(self, wid: int, worker: _spawn.Worker) -> None:
         """On the worker's own thread, once its interpreter is gone: tell the collector."""
@@ -309,7 +322,9 @@ class Pool(Executor):
     def _finish(self) -> None:
         """The collector is done: whatever is still outstanding fails; channels close."""
         with self._lock:
-            failed = self._drop_all(WorkerError("the pool's channels were closed (interpreter exit)"))
+            failed = self._drop_all(
+                WorkerError("the pool's channels were closed (interpreter exit)")
+            )
             self._results_tx.close()
         for task, exc in failed:
             _set_exception(task.future, exc)
@@ -345,9 +360,13 @@ class Pool(Executor):
         _positive("chunksize", chunksize)
         deadline = None if timeout is None else time.monotonic() + timeout
         if len(iterables) == 1:
-            futures = self._submit_chunks(fn, iter(iterables[0]), chunksize, _pool_worker.run_chunk1)
+            futures = self._submit_chunks(
+                fn, iter(iterables[0]), chunksize, _pool_worker.run_chunk1
+            )
         else:
-            futures = self._submit_chunks(fn, zip(*iterables), chunksize, _pool_worker.run_chunk)
+            futures = self._submit_chunks(
+                fn, zip(*iterables, strict=False), chunksize, _pool_worker.run_chunk
+            )
         return _ordered(futures, deadline, chunksize > 1)
 
     def imap_unordered(

@@ -12,10 +12,13 @@ from __future__ import annotations
 import collections.abc
 import pickle
 from collections.abc import Callable
-from typing import Any
 
 from ._interpchan import Buffer, ChannelClosed, Receiver, Sender
 from ._worker import describe, guard_error_in
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
+if TYPE_CHECKING:
+    from typing import Any
 
 _ATOMS = frozenset(
     {type(None), bool, int, float, complex, str, bytes, bytearray, memoryview}

@@ -6,10 +6,13 @@ import pickle
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from . import _worker
 from ._interpchan import ChannelClosed, Empty, Receiver, channel
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
+if TYPE_CHECKING:
+    from typing import Any
 
 # CPython 3.12 can fail ("interpreter creation failed") when two threads create interpreters at
 # the same moment: every interpreter interpchan starts is created under this lock.
@@ -230,9 +233,7 @@ def _start(
     with call_tx, result_tx:
         # Converts the arguments now (TypeError here if one cannot be sent).
         call_tx.send_nowait((kind, where, qualname, args, kwargs, result_tx))
-    script = _BOOTSTRAP.format(
-        path=list(sys.path), main=main_path, reference=pickle.dumps(call_rx)
-    )
+    script = _BOOTSTRAP.format(path=list(sys.path), main=main_path, reference=pickle.dumps(call_rx))
     return Worker(call_rx, result_rx, script, on_end)
 
 

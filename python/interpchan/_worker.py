@@ -6,9 +6,11 @@ import importlib
 import importlib.util
 import pickle
 import sys
-import traceback
 import types
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
+if TYPE_CHECKING:
+    from typing import Any
 
 MAIN_NAME = "__interpchan_main__"
 """The name under which a worker loads the script that is ``__main__`` in its parent."""
@@ -16,7 +18,7 @@ MAIN_NAME = "__interpchan_main__"
 GUARD_MESSAGE = (
     "the script run as __main__ starts interpchan workers (spawn or Pool) when it is imported. "
     "Each worker imports that script to find the functions and classes defined in it, so the "
-    "code that starts workers must be under an `if __name__ == \"__main__\":` guard."
+    'code that starts workers must be under an `if __name__ == "__main__":` guard.'
 )
 
 _loading = False
@@ -100,6 +102,8 @@ def _resolve(kind: str, where: str, qualname: str) -> Any:
 
 def describe(exc: BaseException) -> tuple[str, str]:
     """(message with type, message and traceback text; qualified type name)."""
+    import traceback  # only on errors: it is slow to import, and every worker imports this
+
     text = "".join(traceback.format_exception(exc)).rstrip()
     exc_type = type(exc)
     return (text, f"{exc_type.__module__}.{exc_type.__qualname__}")
