@@ -8,13 +8,16 @@ from concurrent.futures import Future
 
 import pool_tasks
 
+import pytest
+
 import interpchan
 
 TIMEOUT = 120
 
 
-def test_every_future_resolves_exactly_once_under_failures_and_deaths() -> None:
-    rng = random.Random(20261201)
+@pytest.mark.parametrize("seed", [20261201, 1, 2])
+def test_every_future_resolves_exactly_once_under_failures_and_deaths(seed: int) -> None:
+    rng = random.Random(seed)
     actions = rng.choices(["ok", "raise", "die"], weights=[85, 10, 5], k=400)
     resolutions: dict[int, int] = {}
     lock = threading.Lock()

@@ -291,6 +291,11 @@ class Pool(Executor):
                 task.running = True
             try:
                 slot.task_tx.send_nowait((task.tid, task.fn, task.args, task.kwargs))
+            except ChannelClosed:
+                # The worker is dying (its "exit" is on its way): the task waits for another.
+                slot.task_tx.close()
+                pending.appendleft(task)
+                continue
             except BaseException as exc:  # not sendable (TypeError): the task fails
                 _set_exception(task.future, exc)
                 continue
