@@ -7,7 +7,6 @@ import threading
 from concurrent.futures import Future
 
 import pool_tasks
-
 import pytest
 
 import interpchan
