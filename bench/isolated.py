@@ -1,6 +1,6 @@
 """Each peer in its own fresh Python process, measuring on request.
 
-``PeerProcess(key)`` starts ``python bench/peer_process.py KEY``; ``ask`` sends it one JSON
+``PeerProcess(key)`` starts ``python bench/isolated.py KEY``; ``ask`` sends it one JSON
 request on stdin and waits (with a timeout) for one JSON line back on a private copy of its
 stdout. Requests: ``{"op": "measure", "workload", "n", "timeout", "budget"}``,
 ``{"op": "registered"}``, ``{"op": "rss", "items", "timeout"}``, ``{"op": "quit"}``. Answers:
@@ -31,7 +31,7 @@ class PeerProcess:
     def __init__(self, key: str) -> None:
         self.key = key
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "peer_process.py"), key],
+            [sys.executable, str(HERE / "isolated.py"), key],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -80,7 +80,8 @@ def serve(key: str) -> None:
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the answers
     sys.path.insert(0, str(HERE))
-    import measure
+    import harness
+    import peer_interpchan
     import peers
     import workloads
 
@@ -93,21 +94,17 @@ def serve(key: str) -> None:
             break
         try:
             if op == "measure":
-                result: Any = measure.measure(
-                    peer,
-                    by_key[request["workload"]],
-                    request["n"],
-                    request["timeout"],
-                    request["budget"],
-                )
+                workload = by_key[request["workload"]]
+                args = (request["n"], request["timeout"], request["budget"])
+                result: Any = harness.measure(peer, workload, *args)
             elif op == "registered":
                 result = peer.registered()
             elif op == "rss":
-                result = measure.rss_over_items(request["items"], request["timeout"])
+                result = peer_interpchan.rss_over_items(request["items"], request["timeout"])
             else:
                 raise ValueError(f"unknown request {op!r}")
             answer: dict[str, Any] = {"ok": result}
-        except peers.Unsupported as exc:
+        except harness.Unsupported as exc:
             answer = {"unsupported": str(exc)}
         except Exception as exc:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
