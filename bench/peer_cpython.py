@@ -96,6 +96,12 @@ class _CPythonPeer(Peer):
                 with suppress(Exception):
                     self._destroy(handle)
 
+    def _start(self, func: Callable[..., Any], handles: list[Any], *args: Any, **kw: Any) -> Far:
+        """``func(kind, *handles, *args)`` in a new own-GIL sub-interpreter, the queues or
+        channels passed as the far side can take them; ``args`` ends with the timeout."""
+        far_handles = [self._far(handle) for handle in handles]
+        return Far(SUBINTERPRETER, func, self.kind, *far_handles, *args, timeout=args[-1], **kw)
+
     def _ops(self) -> tuple[Any, Any]:
         return ops(self.kind)
 
@@ -120,16 +126,7 @@ class _CPythonPeer(Peer):
             item = memoryview(item)  # shared with the far side, not copied
         with (
             self._handles(1) as (handle,),
-            Far(
-                SUBINTERPRETER,
-                drain,
-                self.kind,
-                self._far(handle),
-                ready_tx,
-                n,
-                timeout,
-                timeout=timeout,
-            ) as far,
+            self._start(drain, [handle], ready_tx, n, timeout) as far,
         ):
             far.wait_ready(ready_rx)
             start = time.perf_counter()
@@ -142,21 +139,10 @@ class _CPythonPeer(Peer):
         ready_tx, ready_rx = interpchan.channel()
         finished_tx, finished_rx = interpchan.channel()
         _, try_get = self._ops()
+        args = (ready_tx, finished_rx, nbytes, n, timeout)
         with (
             self._handles(1) as (handle,),
-            Far(
-                SUBINTERPRETER,
-                send_back,
-                self.kind,
-                self._far(handle),
-                ready_tx,
-                finished_rx,
-                nbytes,
-                n,
-                timeout,
-                timeout=timeout,
-                on_failure=(finished_tx,),
-            ) as far,
+            self._start(send_back, [handle], *args, on_failure=(finished_tx,)) as far,
         ):
             start = far.wait_ready(ready_rx)
             for _ in repeat(None, n):
@@ -176,17 +162,7 @@ class _CPythonPeer(Peer):
             touch_pages(buf)
         with (
             self._handles(2) as (out, back),
-            Far(
-                SUBINTERPRETER,
-                return_views,
-                self.kind,
-                self._far(out),
-                self._far(back),
-                ready_tx,
-                n,
-                timeout,
-                timeout=timeout,
-            ) as far,
+            self._start(return_views, [out, back], ready_tx, n, timeout) as far,
         ):
             far.wait_ready(ready_rx)
             start = time.perf_counter()
@@ -206,20 +182,10 @@ class _CPythonPeer(Peer):
         put, try_get = self._ops()
         wait = self.kind == "channels" and self.sleep > 0  # 3.13's send waits for receipt
         samples = []
+        args = (ready_tx, self.sleep, wait, timeout)
         with (
             self._handles(2) as (ping, pong),
-            Far(
-                SUBINTERPRETER,
-                echo,
-                self.kind,
-                self._far(ping),
-                self._far(pong),
-                ready_tx,
-                self.sleep,
-                wait,
-                timeout,
-                timeout=timeout,
-            ) as far,
+            self._start(echo, [ping, pong], *args) as far,
         ):
             far.wait_ready(ready_rx)
             clock = time.perf_counter_ns
