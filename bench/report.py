@@ -527,9 +527,15 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
             continue
         height = 0.8 / len(keys)
         for j, k in enumerate(keys):
+            medians = [values[j] for _, values in rows]
+            spreads = [_spread(results["cells"][peer["key"]].get(k, {})) for peer, _ in rows]
+            low = [m - s[0] if s else 0.0 for m, s in zip(medians, spreads, strict=True)]
+            high = [s[1] - m if s else 0.0 for m, s in zip(medians, spreads, strict=True)]
             bars = ax.barh(
                 [i + j * height for i in range(len(rows))],
-                [values[j] for _, values in rows],
+                medians,
+                xerr=[low, high],  # the spread over the rounds
+                error_kw={"elinewidth": 0.8, "capsize": 2},
                 height=height,
                 label=workloads[k]["title"],
                 color=f"C{j}",
@@ -554,7 +560,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         f"Python {machine['python']}, "
         f"{machine.get('cpu', '?')}, {machine.get('usable_cores', machine['cores'])} cores, "
         f"{results.get('date') or machine.get('date', '?')}, {results['rounds']} rounds"
-        f"{' (--quick)' if results['quick'] else ''}, medians. "
+        f"{' (--quick)' if results['quick'] else ''}, medians, whiskers: min-max over the rounds. "
         "Hatched: no copy (a reference or a shared view handed over); "
         "[busy-polls]: receive spins on a core",
         fontsize=9,

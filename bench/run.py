@@ -227,8 +227,8 @@ def main() -> None:
     parser.add_argument(
         "--chart",
         type=Path,
-        default=ROOT / "docs" / "bench.png",
-        help="chart file (needs matplotlib; default docs/bench.png); --chart '' for none",
+        help="also draw the chart to this file (needs matplotlib); with --update-readme the "
+        "default is docs/bench.png, README's chart, so that it comes from the same record",
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per run at most")
     parser.add_argument("--rss-items", type=int, help="items for the RSS check (default 10M)")
@@ -326,7 +326,9 @@ def main() -> None:
 def _publish(results: dict[str, Any], args: argparse.Namespace, record: Path | None) -> None:
     """Writes the chart, and the README block if asked."""
     written = None
-    if str(args.chart) not in ("", "."):
+    if args.chart is None and args.update_readme:
+        args.chart = ROOT / "docs" / "bench.png"
+    if args.chart is not None and str(args.chart) not in ("", "."):
         written = report.chart(results, args.chart)
         print(f"\nchart: {written}" if written else "\nchart: not written (no matplotlib)")
     if args.update_readme:
