@@ -16,6 +16,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+import workloads as wl
+
 import interpchan
 
 SUBINTERPRETER = "sub-interpreter"
@@ -263,12 +265,12 @@ def settle() -> None:
     gc.collect()
 
 
-def measure(peer: Peer, workload: Any, n: int, timeout: float, budget: float) -> dict[str, Any]:
+def measure(
+    peer: Peer, workload: wl.Workload, n: int, timeout: float, budget: float
+) -> dict[str, Any]:
     """One timed run, in the peer's own process: its figure in the workload's unit, the count it
     did (fewer round trips than n past ``budget`` seconds), peak RSS over the start, leaked refs.
     """
-    import workloads as wl
-
     settle()
     item = workload.make() if workload.make else None
     refs_before = sys.getrefcount(item)

@@ -199,8 +199,14 @@ def rss_over_items(items: int, timeout: float) -> dict[str, Any]:
     """Main → own-GIL sub-interpreter through a bounded channel: the process's RSS every tenth
     of ``items`` ints, and the interpchan channels alive in the process before and after."""
     settle()
-    live_before = interpchan._interpchan._live_channels()
-    every = max(1, items // 10)
+    before = interpchan._interpchan._live_channels()
+    result = _rss_run(items, max(1, items // 10), timeout)
+    settle()  # every handle of the run is gone with _rss_run's frame
+    after = interpchan._interpchan._live_channels()
+    return {**result, "live_channels_before": before, "live_channels_after": after}
+
+
+def _rss_run(items: int, every: int, timeout: float) -> dict[str, Any]:
     tx, rx = interpchan.channel(capacity=10_000)
     ready_tx, ready_rx = interpchan.channel()
     args = (rx, ready_tx, items, every, timeout)
@@ -213,16 +219,7 @@ def rss_over_items(items: int, timeout: float) -> dict[str, Any]:
             send(i)
         samples = far.join()
         seconds = time.perf_counter() - start
-    del tx, rx, ready_tx, ready_rx, far
-    settle()
-    return {
-        "items": items,
-        "every": every,
-        "rss_kib": samples,
-        "seconds": seconds,
-        "live_channels_before": live_before,
-        "live_channels_after": interpchan._interpchan._live_channels(),
-    }
+    return {"items": items, "every": every, "rss_kib": samples, "seconds": seconds}
 
 
 def rss_drain(
