@@ -78,7 +78,6 @@ impl Memory {
         BufferData {
             bytes: self.bytes.into_box(),
             layout: self.layout,
-            moved: true,
         }
     }
 }

@@ -9,9 +9,9 @@ use pyo3_ffi::*;
 use super::errors::raise;
 use super::ffi::{Owned, PyResult};
 
-/// Everything interpchan keeps per interpreter. Lives in the module object (`m_size`); every
-/// field is a strong reference, visited by `traverse` and dropped by `clear`.
-#[repr(C)]
+/// Everything interpchan keeps per interpreter. Lives in the module object (`m_size`, zeroed
+/// memory: every field starts null); every field is a strong reference, visited by `traverse`
+/// and dropped by `clear`, each by name.
 pub struct State {
     pub sender_type: *mut PyObject,
     pub receiver_type: *mut PyObject,
@@ -33,13 +33,46 @@ pub struct State {
     pub pickle_loads: AtomicPtr<PyObject>,
 }
 
-const FIELDS: usize = std::mem::size_of::<State>() / std::mem::size_of::<*mut PyObject>();
-
 impl State {
-    fn fields(&mut self) -> &mut [*mut PyObject; FIELDS] {
-        // SAFETY: `State` is `repr(C)` and made only of `FIELDS` object pointers (plain or in an
-        // `AtomicPtr`, which has the same layout), so it has the layout of an array of them.
-        unsafe { &mut *(self as *mut State).cast::<[*mut PyObject; FIELDS]>() }
+    /// Every reference the state holds, each field named.
+    ///
+    /// Nothing can be forgotten here: the pattern below lists every field of `State` with no
+    /// `..`, so adding a field without naming it is a compile error (E0027, "pattern does not
+    /// mention field"), and a field named but left out of the array is an unused variable,
+    /// which `clippy -D warnings` (run by CI) refuses. Only object pointers fit in the array, so
+    /// a field of another kind cannot be handed to the GC by mistake either. `traverse` and
+    /// `clear` both go through this one list.
+    fn references(&mut self) -> [&mut *mut PyObject; 13] {
+        let State {
+            sender_type,
+            receiver_type,
+            buffer_type,
+            channel_error,
+            channel_closed,
+            empty,
+            full,
+            restore,
+            kw_timeout,
+            kw_capacity,
+            kw_receivers,
+            pickle_dumps,
+            pickle_loads,
+        } = self;
+        [
+            sender_type,
+            receiver_type,
+            buffer_type,
+            channel_error,
+            channel_closed,
+            empty,
+            full,
+            restore,
+            kw_timeout,
+            kw_capacity,
+            kw_receivers,
+            pickle_dumps.get_mut(),
+            pickle_loads.get_mut(),
+        ]
     }
 
     /// The state of the module that created `tp` (one of this module's types).
@@ -128,7 +161,8 @@ pub unsafe extern "C" fn traverse(
     let Some(state) = (unsafe { PyModule_GetState(module).cast::<State>().as_mut() }) else {
         return 0;
     };
-    for &obj in state.fields().iter() {
+    for obj in state.references() {
+        let obj = *obj;
         if !obj.is_null() {
             // SAFETY: `obj` is a live reference held by the state.
             let rc = unsafe { visit(obj, arg) };
@@ -145,7 +179,7 @@ pub unsafe extern "C" fn clear(module: *mut PyObject) -> i32 {
     // SAFETY: called by the interpreter on our module (by the GC or at teardown, when no other
     // thread uses the state); the state may be null.
     if let Some(state) = unsafe { PyModule_GetState(module).cast::<State>().as_mut() } {
-        for field in state.fields().iter_mut() {
+        for field in state.references() {
             // SAFETY: each field is null or a strong reference owned by the state.
             unsafe { Py_CLEAR(field) };
         }
