@@ -123,8 +123,8 @@ unsafe fn object(
                 items,
                 depth,
             ),
-            Item::Sender(end) => handles::new_sender(state, end),
-            Item::Receiver(end) => handles::new_receiver(state, end),
+            Item::Sender(end) => handles::new_handle(state, end),
+            Item::Receiver(end) => handles::new_handle(state, end),
             Item::Buffer(data) => buffer::received_view(state, *data),
             Item::BufferAt(index) => match moved.get_mut(index).and_then(Option::take) {
                 Some(data) => buffer::received_view(state, data),

@@ -112,9 +112,9 @@ impl Converter<'_> {
                     PyComplex_ImagAsDouble(obj),
                 ))
             } else if tp.cast() == self.state.sender_type {
-                handles::sendable_sender(self.state, obj).map(Item::Sender)
+                handles::sendable(self.state, obj).map(Item::Sender)
             } else if tp.cast() == self.state.receiver_type {
-                handles::sendable_receiver(self.state, obj).map(Item::Receiver)
+                handles::sendable(self.state, obj).map(Item::Receiver)
             } else if tp.cast() == self.state.buffer_type {
                 self.buffer(obj)
             } else if PyObject_CheckBuffer(obj) != 0 {
