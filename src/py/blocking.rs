@@ -9,7 +9,8 @@ use crate::core::{Failure, SelectFailure};
 
 use super::ffi::{allow_threads, PyErrSet, PyResult};
 
-/// How often a wait in the main interpreter returns to run signal handlers (API: within 50 ms).
+/// How often a wait in the main interpreter returns to run signal handlers, so that Ctrl-C
+/// interrupts a blocked call promptly.
 const SIGNAL_SLICE: Duration = Duration::from_millis(20);
 
 /// How long a call may wait for its event.
