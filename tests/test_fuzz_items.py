@@ -1,6 +1,6 @@
 """Fuzzing the item conversion: random nested objects come back equal, or are refused cleanly.
 
-Objects are built from every row of API.md's item table (None, bool, int of any size, float with
+Objects are built from every row of the README's table of what can be sent (None, bool, int of any size, float with
 nan, inf and -0.0, complex, str with lone surrogates, bytes, tuple, list, dict, set, frozenset,
 handles, Buffers, other buffer-protocol objects, picklable objects), nested at random, with
 unsendable leaves (lambdas, locks, generators, objects whose pickling raises, closed handles)
@@ -382,7 +382,7 @@ def test_round_trip_through_a_subinterpreter(
 
 
 def test_canon_tells_apart_what_must_differ() -> None:
-    """The comparison is strict where the contract is: types, float bits, order, views."""
+    """The comparison is strict where a round trip must be exact: types, float bits, order, views."""
     nan = float("nan")
     assert canon(nan) == canon(float("nan"))
     pairs = [

@@ -1,6 +1,6 @@
 """Model-based test: random sequences of channel operations, each checked against a small model.
 
-The model is API.md's contract in pure Python: per channel a FIFO of items, its capacity, and how
+The model is the documented channel semantics in pure Python: per channel a FIFO of items, its capacity, and how
 many live references each end has (open handles, and handles travelling inside queued items).
 Every operation runs in one thread, so every outcome is determined: a timeout is only ever the
 expected outcome, never waited for in the hope of an item. After every step the handles' state
