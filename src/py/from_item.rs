@@ -21,7 +21,7 @@ use super::state::State;
 /// # Safety
 /// `state` is this interpreter's module state.
 pub unsafe fn received(state: &State, item: Item) -> PyResult<Owned> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let result = unsafe { object(state, &mut [], item, 0) };
     if result.is_err() {
         // SAFETY: attached and an exception is set; KeyboardInterrupt and friends pass as is.

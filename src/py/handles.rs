@@ -73,7 +73,7 @@ impl Kind for RecvEnd {
 /// # Safety
 /// `obj` is a live handle object of kind `E`; the reference is used while it lives.
 pub unsafe fn handle<'a, E>(obj: *mut PyObject) -> &'a Handle<E> {
-    // SAFETY: per the contract, `obj` is a `HandleObject<E>` initialised by `new_handle`.
+    // SAFETY: as the caller guarantees, `obj` is a `HandleObject<E>` initialised by `new_handle`.
     unsafe { &(*obj.cast::<HandleObject<E>>()).handle }
 }
 
@@ -98,7 +98,7 @@ pub unsafe fn new_handle<E: Kind>(state: &State, end: Arc<E>) -> PyResult<Owned>
 /// # Safety
 /// `obj` is a live handle object of kind `E`.
 pub unsafe fn sendable<E: Kind>(state: &State, obj: *mut PyObject) -> PyResult<Arc<E>> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     match unsafe { handle::<E>(obj) }.end() {
         Some(end) => Ok(end),
         // SAFETY: the state's exception classes are live.
@@ -256,7 +256,7 @@ pub unsafe fn restore(state: &State, reference: *mut PyObject) -> PyResult<Owned
             PyBytes_Size(reference) as usize,
         )
     };
-    // SAFETY: forwarded contract.
+    // SAFETY: what our caller guarantees, passed on.
     unsafe {
         match decode(bytes) {
             Some((SendEnd::CODE, r)) => restore_end::<SendEnd>(state, &r),
@@ -271,7 +271,7 @@ pub unsafe fn restore(state: &State, reference: *mut PyObject) -> PyResult<Owned
 /// # Safety
 /// `state` is this interpreter's module state.
 unsafe fn restore_end<E: Kind>(state: &State, reference: &EndRef) -> PyResult<Owned> {
-    // SAFETY: forwarded contract.
+    // SAFETY: what our caller guarantees, passed on.
     unsafe {
         match E::lookup(reference) {
             Ok(end) => new_handle(state, end),

@@ -30,12 +30,12 @@ fn take(handle: &Handle<RecvEnd>, wait: Wait) -> Result<Item, Stop<Failure>> {
 /// # Safety
 /// `slf` is a live Receiver; `state` is this interpreter's module state.
 unsafe fn recv_item(state: &State, slf: *mut PyObject, wait: Wait) -> PyResult<Owned> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let handle = unsafe { handle::<RecvEnd>(slf) };
     match take(handle, wait) {
-        // SAFETY: per the contract.
+        // SAFETY: as the caller guarantees.
         Ok(item) => unsafe { received(state, item) },
-        // SAFETY: per the contract.
+        // SAFETY: as the caller guarantees.
         Err(stop) => Err(unsafe { raise_failure(state, Failed::Recv(stop)) }),
     }
 }

@@ -72,9 +72,9 @@ unsafe fn send_item(
     obj: *mut PyObject,
     wait: Wait,
 ) -> PyResult<Owned> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let handle = unsafe { handle::<SendEnd>(slf) };
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let (item, moved) = unsafe { convert(state, obj)? };
     let (stop, item) = match (handle.try_send(item), wait) {
         (Ok(()), _) => return none(),
@@ -95,7 +95,7 @@ unsafe fn send_item(
         (Err(failure), _) => (Stop::Failed(failure.kind), failure.item),
     };
     moved.give_back(item);
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     Err(unsafe { raise_failure(state, Failed::Send(stop)) })
 }
 

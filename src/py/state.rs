@@ -81,7 +81,7 @@ impl State {
     /// `tp` is a live type made by `PyType_FromModuleAndSpec` from this module, and the
     /// returned reference is used only while that type lives.
     pub unsafe fn of_type<'a>(tp: *mut PyTypeObject) -> PyResult<&'a State> {
-        // SAFETY: per the contract, `tp` has an associated module whose state is a `State`.
+        // SAFETY: as the caller guarantees, `tp` has an associated module whose state is a `State`.
         let state = unsafe { PyType_GetModuleState(tp) }.cast::<State>();
         // SAFETY: non-null state memory of this module is a `State` (zeroed, then filled).
         unsafe { Self::checked(state) }

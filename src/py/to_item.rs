@@ -46,7 +46,7 @@ pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, Move
         buffers: Vec::new(),
         depth: 0,
     };
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let item = unsafe { converter.item(obj)? };
     let buffers = converter.buffers;
     if buffers.is_empty() {
@@ -346,7 +346,7 @@ impl Converter<'_> {
 /// `obj` is a live list.
 #[cfg(Py_GIL_DISABLED)]
 unsafe fn list_items(obj: *mut PyObject) -> Vec<Owned> {
-    // SAFETY: per the contract. Inside the critical section no other thread changes the list
+    // SAFETY: as the caller guarantees. Inside the critical section no other thread changes the list
     // and only reference counting runs here (no Python code), so the size stays valid and
     // each borrowed item is live when we take our reference to it.
     unsafe {
@@ -449,7 +449,7 @@ unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
 /// # Safety
 /// `obj` is a live object with the buffer protocol.
 unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let view = match unsafe { BufferView::get(obj, PyBUF_FULL_RO) } {
         Ok(view) => view,
         Err(PyErrSet) => {
