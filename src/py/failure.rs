@@ -1,4 +1,4 @@
-//! The one mapping from a channel operation that failed in the core to the Python exception it raises.
+//! The one mapping from a channel operation that failed in the core to the exception it raises.
 
 use pyo3_ffi::*;
 

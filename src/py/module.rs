@@ -60,8 +60,9 @@ unsafe fn add_exception(
 /// # Safety
 /// `module` is our module being initialised (its state zeroed).
 unsafe fn init(module: *mut PyObject) -> PyResult<()> {
-    // SAFETY: as the caller guarantees: the state is this module's, and every field we set is a strong
-    // reference it owns from now on (released by `state::clear`, also after a partial init).
+    // SAFETY: as the caller guarantees: the state is this module's, and every field we set is a
+    // strong reference it owns from now on (released by `state::clear`, also after a partial
+    // init).
     unsafe {
         let state = &mut *PyModule_GetState(module).cast::<State>();
         state.channel_error = add_exception(

@@ -346,8 +346,8 @@ impl Converter<'_> {
 /// `obj` is a live list.
 #[cfg(Py_GIL_DISABLED)]
 unsafe fn list_items(obj: *mut PyObject) -> Vec<Owned> {
-    // SAFETY: as the caller guarantees. Inside the critical section no other thread changes the list
-    // and only reference counting runs here (no Python code), so the size stays valid and
+    // SAFETY: as the caller guarantees. Inside the critical section no other thread changes the
+    // list and only reference counting runs here (no Python code), so the size stays valid and
     // each borrowed item is live when we take our reference to it.
     unsafe {
         critical_section(obj, || {
