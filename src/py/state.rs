@@ -33,17 +33,43 @@ pub struct State {
     pub pickle_loads: AtomicPtr<PyObject>,
 }
 
+/// `[&mut *mut PyObject; N]`: the fields of `state` that hold references, each named once.
+///
+/// Nothing can be forgotten: the pattern lists the fields with no `..`, so a field of `State`
+/// that is not named there is a compile error (adding a field and forgetting it here does not
+/// build); and each field must be a [`Reference`], so a field of another kind cannot be handed
+/// to the GC either.
+macro_rules! references {
+    ($state:expr, $($field:ident),+ $(,)?) => {{
+        let State { $($field),+ } = $state;
+        [$($field.slot()),+]
+    }};
+}
+
+/// A state field holding one strong reference (or null), as a place for the GC to visit and for
+/// `clear` to empty.
+trait Reference {
+    fn slot(&mut self) -> &mut *mut PyObject;
+}
+
+impl Reference for *mut PyObject {
+    fn slot(&mut self) -> &mut *mut PyObject {
+        self
+    }
+}
+
+impl Reference for AtomicPtr<PyObject> {
+    fn slot(&mut self) -> &mut *mut PyObject {
+        self.get_mut()
+    }
+}
+
 impl State {
-    /// Every reference the state holds, each field named.
-    ///
-    /// Nothing can be forgotten here: the pattern below lists every field of `State` with no
-    /// `..`, so adding a field without naming it is a compile error (E0027, "pattern does not
-    /// mention field"), and a field named but left out of the array is an unused variable,
-    /// which `clippy -D warnings` (run by CI) refuses. Only object pointers fit in the array, so
-    /// a field of another kind cannot be handed to the GC by mistake either. `traverse` and
-    /// `clear` both go through this one list.
+    /// Every reference the state holds, each field named: what `traverse` visits and `clear`
+    /// drops.
     fn references(&mut self) -> [&mut *mut PyObject; 13] {
-        let State {
+        references!(
+            self,
             sender_type,
             receiver_type,
             buffer_type,
@@ -57,22 +83,7 @@ impl State {
             kw_receivers,
             pickle_dumps,
             pickle_loads,
-        } = self;
-        [
-            sender_type,
-            receiver_type,
-            buffer_type,
-            channel_error,
-            channel_closed,
-            empty,
-            full,
-            restore,
-            kw_timeout,
-            kw_capacity,
-            kw_receivers,
-            pickle_dumps.get_mut(),
-            pickle_loads.get_mut(),
-        ]
+        )
     }
 
     /// The state of the module that created `tp` (one of this module's types).
