@@ -79,8 +79,10 @@ def _ratio(ratio: float) -> str:
 
 
 def _cell_text(cell: dict[str, Any], unit: str, base: Any, no_copy: bool) -> str:
+    if "error" in cell:
+        return "failed"
     if "median" not in cell:
-        return "failed" if "error" in cell else "—"
+        return "—"
     median = cell["median"]
     text = _with_spread(cell, unit)
     if isinstance(median, list):  # round trip: p50 [spread] / p99
@@ -120,10 +122,10 @@ def _need(results: dict[str, Any], peer: str, workload: str) -> dict[str, Any]:
     if info["missing"]:
         raise _NotMeasured(f"{info['name']}: {info['missing']}")
     cell = results["cells"].get(peer, {}).get(workload, {})
+    if "error" in cell:  # even after some rounds: a figure from the rounds that ran is not judged
+        raise _NotMeasured(f"{peer}, {workload} failed: {cell['error'][:100]}")
     if "median" in cell:
         return cell
-    if "error" in cell:
-        raise _NotMeasured(f"{peer}, {workload} failed: {cell['error'][:100]}")
     raise _NotMeasured(f"{peer}, {workload}: {cell.get('skip', 'no figure')}")
 
 
@@ -237,7 +239,7 @@ def _target_lines(results: dict[str, Any]) -> list[str]:
 def _baseline(results: dict[str, Any], keys: list[str], workload: str) -> tuple[str, Any] | None:
     for key in keys:
         cell = results["cells"].get(key, {}).get(workload, {})
-        if "median" in cell:
+        if "median" in cell and "error" not in cell:
             return key, cell["median"]
     return None
 

@@ -105,6 +105,7 @@ def test_a_failed_or_missing_measurement_shows_as_not_measured(
 ) -> None:
     results = copy.deepcopy(tiny_run[0])
     results["cells"]["interpchan"]["rtt"] = {"runs": [], "error": "RuntimeError: far side died"}
+    results["cells"]["interpchan"]["int"]["error"] = "RuntimeError: died in round 2"  # 1 ran
     del results["cells"]["floor"]["b64m"]
     del results["cells"]["interpchan-thread"]["idle"]["median"]
     text = report.markdown(results)
@@ -117,6 +118,8 @@ def test_a_failed_or_missing_measurement_shows_as_not_measured(
     assert "**not measured** (interpchan, rtt failed: RuntimeError: far side died)" in rtt
     assert rtt.endswith("| — |")
     assert "**not measured** (floor, b64m: no figure)" in target("64 MiB bytes >=")
+    small = target("small items (ints)")
+    assert "**not measured** (interpchan, int failed: RuntimeError: died in round 2)" in small
     assert "**not measured**" in target("1,000 threads idle")
     round_trips = text.split("### Blocking round trip")[1].split("###")[0]
     assert "| interpchan, main → own-GIL sub-interpreter | blocks | failed |" in round_trips
