@@ -37,42 +37,10 @@ import peers as peer_registry  # noqa: E402
 import report  # noqa: E402
 import workloads as wl  # noqa: E402
 from harness import Peer, Unsupported  # noqa: E402
-from isolated import PeerCrashed, PeerProcess  # noqa: E402
+from isolated import Processes  # noqa: E402
 from peer_floor import reference_copies  # noqa: E402
 
 import interpchan  # noqa: E402
-
-
-class Processes:
-    """One process per peer, started when first needed and again if it died."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.running: dict[str, PeerProcess] = {}
-
-    def ask(self, key: str, request: dict[str, Any], timeout: float | None = None) -> Any:
-        """The peer's answer; raises Unsupported, or RuntimeError for a failure or a crash."""
-        process = self.running.get(key)
-        if process is None or not process.alive():
-            process = self.running[key] = PeerProcess(key)
-        try:
-            answer = process.ask(request, timeout or 2 * self.timeout + 30)
-        except PeerCrashed as exc:
-            raise RuntimeError(f"{key}: {exc}") from None
-        if "unsupported" in answer:
-            raise Unsupported(answer["unsupported"])
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return answer["ok"]
-
-    def measure(self, key: str, workload: wl.Workload, n: int, budget: float) -> dict[str, Any]:
-        request = {"op": "measure", "workload": workload.key, "n": n, "timeout": self.timeout}
-        return self.ask(key, {**request, "budget": budget})
-
-    def close(self) -> None:
-        for process in self.running.values():
-            process.close()
-        self.running.clear()
 
 
 def run_workload(
