@@ -424,6 +424,13 @@ def _notes(results: dict[str, Any]) -> list[str]:
 # ---- the whole report, and README's part of it -------------------------------------------------
 
 
+def _rounds(results: dict[str, Any]) -> str:
+    rounds = results["rounds"]
+    return f"{rounds} round{'s' if rounds != 1 else ''}" + (
+        " (--quick)" if results["quick"] else ""
+    )
+
+
 def _headline(results: dict[str, Any]) -> str:
     machine = results["machine"]
     date = results.get("date") or machine.get("date", "date not recorded")
@@ -436,8 +443,8 @@ def _headline(results: dict[str, Any]) -> str:
         f"{machine.get('memory_gib', '?')} GiB, {machine['platform']} "
         f"(transparent huge pages: {thp})"
         + (f", load average {' '.join(map(str, load))} at the start" if load else "")
-        + f"; `{results.get('command', 'command not recorded')}`; {results['rounds']} rounds"
-        f"{' (--quick)' if results['quick'] else ''}; {results['seconds']:.0f} s"
+        + f"; `{results.get('command', 'command not recorded')}`; {_rounds(results)}"
+        f"; {results['seconds']:.0f} s"
     )
 
 
@@ -564,8 +571,8 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
         f"interpchan vs peers: commit {results.get('commit', '?')[:12]}, "
         f"Python {machine['python']}, "
         f"{machine.get('cpu', '?')}, {machine.get('usable_cores', machine['cores'])} cores, "
-        f"{results.get('date') or machine.get('date', '?')}, {results['rounds']} rounds"
-        f"{' (--quick)' if results['quick'] else ''}, medians, whiskers: min-max over the rounds. "
+        f"{results.get('date') or machine.get('date', '?')}, {_rounds(results)}"
+        ", medians, whiskers: min-max over the rounds. "
         "Hatched: no copy (a reference or a shared view handed over); "
         "[busy-polls]: receive spins on a core",
         fontsize=9,
