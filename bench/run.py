@@ -183,7 +183,9 @@ def main() -> None:
     keys = [w.key for w in wl.WORKLOADS] + list(wl.GROUPS) + wl.EXTRAS
     parser.add_argument("--only", help="comma-separated workloads or groups: " + ", ".join(keys))
     peer_keys = ", ".join(p.key for p in peer_registry.all_peers())
-    parser.add_argument("--peers", help="comma-separated peer keys: " + peer_keys)
+    parser.add_argument(
+        "--peers", help=f"comma-separated peer keys: {peer_keys} (the copy floor always runs)"
+    )
     parser.add_argument("--json", type=Path, help="write the run record to this JSON file")
     parser.add_argument("--report", type=Path, help="measure nothing: report the run record FILE")
     parser.add_argument(
@@ -222,7 +224,7 @@ def main() -> None:
     peers = peer_registry.all_peers()
     if args.peers:
         wanted = {key.strip() for key in args.peers.split(",")}
-        peers = [p for p in peers if p.key in wanted]
+        peers = [p for p in peers if p.key in wanted or p.reference]  # the floor always runs
 
     started = time.perf_counter()
     results: dict[str, Any] = {

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-PEERS = ["interpchan", "interpchan-thread", "queue", "interpchannels", "floor"]
+PEERS = ["interpchan", "interpchan-thread", "queue", "interpchannels"]  # and the floor, always
 WORKLOADS = ["int", "b64m", "rtt", "idle"]
 
 
