@@ -43,7 +43,7 @@ class Unsupported(Exception):
 
 
 class Peer:
-    """A channel library between two contexts. Each peer_*.py file subclasses it once."""
+    """A channel library between two contexts; the peer_*.py files subclass it."""
 
     key = ""  # short name for --peers and the JSON output
     label = ""  # name in the tables
