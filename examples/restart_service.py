@@ -30,7 +30,7 @@ def main() -> None:
     expected = sum(text != "poison" for text in texts)
 
     replies: dict[int, str] = {}
-    restarted = 0
+    crashed = 0
     while len(replies) < expected:
         ready, item = interpchan.select([replies_rx, *(w.ended for w in workers)])
         if ready is replies_rx:
@@ -38,19 +38,23 @@ def main() -> None:
             replies[request_id] = reply
             continue
         # A worker ended (item is False: it raised). Replace it; its error is in join().
-        crashed = next(w for w in workers if w.ended is ready)
-        try:
-            crashed.join()
-        except interpchan.WorkerError:
-            restarted += 1
-        workers.remove(crashed)
+        ended = next(w for w in workers if w.ended is ready)
+        crashed += _crashed(ended)
+        workers.remove(ended)
         workers.append(interpchan.spawn(serve, requests_rx, replies_tx))
 
     requests_tx.close()  # the workers' loops end once the channel is drained
-    for worker in workers:
-        worker.join()
+    crashed += sum(_crashed(w) for w in workers)  # a poison request may come after the last reply
     print("replies:", [replies[i] for i in sorted(replies)])
-    print("workers restarted:", restarted)
+    print("workers crashed (and were replaced while work remained):", crashed)
+
+
+def _crashed(worker: interpchan.Worker) -> int:
+    try:
+        worker.join()
+    except interpchan.WorkerError:
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
