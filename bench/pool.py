@@ -3,7 +3,8 @@
 Run: python bench/pool.py [--rounds R] [--workers N] [--quick]. Prints a markdown table of
 medians over the rounds, with ratios: the submit().result() round trip (p50), map over 100,000
 trivial tasks (best chunksize of each), pure-Python CPU-bound tasks on N workers against one
-thread, pool start (N workers ready), and the cost of one sub-interpreter (spawn(f).join()).
+thread, pool start (N workers ready; the workers load this script, as they would any program's), and the
+cost of one sub-interpreter (spawn(operator.add, ...).join()). The CPU-bound row needs idle cores.
 Peers: ProcessPoolExecutor and multiprocessing.Pool (the platform's default start method),
 ThreadPoolExecutor (one GIL), one thread, and on 3.14 concurrent.futures.InterpreterPoolExecutor.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import multiprocessing
+import operator
 import os
 import statistics
 import sys
@@ -111,7 +113,7 @@ def interpreter_cost(times: int) -> float:
     samples = []
     for i in range(times):
         start = time.perf_counter()
-        interpchan.spawn(trivial, i).join()
+        interpchan.spawn(operator.add, i, 1).join()  # a stdlib function: no script to load
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 
