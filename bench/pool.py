@@ -3,8 +3,9 @@
 Run: python bench/pool.py [--rounds R] [--workers N] [--quick]. Prints a markdown table of
 medians over the rounds, with ratios: the submit().result() round trip (p50), map over 100,000
 trivial tasks (best chunksize of each), pure-Python CPU-bound tasks on N workers against one
-thread, pool start (N workers ready; the workers load this script, as they would any program's), and the
-cost of one sub-interpreter (spawn(operator.add, ...).join()). The CPU-bound row needs idle cores.
+thread, pool start (N workers ready; the workers load this script, as they would any program's),
+and the cost of one sub-interpreter (spawn(operator.add, ...).join()). The CPU-bound row needs
+idle cores.
 Peers: ProcessPoolExecutor and multiprocessing.Pool (the platform's default start method),
 ThreadPoolExecutor (one GIL), one thread, and on 3.14 concurrent.futures.InterpreterPoolExecutor.
 """
