@@ -123,3 +123,12 @@ def pool_in_worker(n: int) -> list[int]:
     """A Pool made in a sub-interpreter: its workers are interpreters too."""
     with interpchan.Pool(2) as pool:
         return list(pool.map(square, range(n), chunksize=3))
+
+
+def abandon_pool(blocked_on: interpchan.Receiver) -> int:
+    """Leaves a pool running (one task blocked on a channel, more queued) when it returns."""
+    pool = interpchan.Pool(1)
+    value = pool.submit(square, 4).result(TIMEOUT)
+    pool.submit(wait_on, blocked_on)
+    pool.submit(square, 5)
+    return value

@@ -95,3 +95,13 @@ def test_select_waits_on_channels_and_worker_ends_together() -> None:
     # Every receiver is now closed and drained: select says so.
     with pytest.raises(interpchan.ChannelClosed):
         interpchan.select([results_rx, worker.ended, dying.ended], timeout=TIMEOUT)
+
+
+def test_a_sub_interpreter_that_ends_stops_its_running_pool() -> None:
+    gate_tx, gate_rx = interpchan.channel()
+    worker = interpchan.spawn(pool_tasks.abandon_pool, gate_rx)
+    # The worker returns with its pool running: the interpreter's end stops the pool. The task
+    # blocked on gate_rx still holds the interpreter until it gets an item or the channel closes.
+    gate_tx.send("released")
+    assert worker.join(TIMEOUT) == 16
+    gate_tx.close()

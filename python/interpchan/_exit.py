@@ -1,14 +1,17 @@
-"""Clean exits: when an interpreter exits, its pools stop and every handle it holds is closed.
+"""Clean exits: when the main interpreter exits, its pools stop and every handle it holds closes.
 
 This runs from ``threading``'s exit hooks, before the interpreter waits for its non-daemon
 threads (worker threads among them): calls blocked in workers on channels whose other end this
 interpreter held are woken with ``ChannelClosed``, so the process ends instead of waiting
 forever, on a normal exit, an uncaught exception or one Ctrl-C. Pools still running then are
-stopped: tasks not started yet are cancelled (use ``with`` or ``shutdown()`` to drain).
+stopped: tasks not started yet are cancelled (use ``with`` or ``shutdown()`` to drain). A
+sub-interpreter that ends stops its own pools the same way, and leaves its other handles to its
+threads (its interpreter waits for them, and they may still complete a send).
 """
 
 from __future__ import annotations
 
+import _thread
 import threading
 import weakref
 
@@ -26,11 +29,18 @@ def register(pool: Any) -> None:
     _pools.add(pool)
 
 
+def _is_main_interpreter() -> bool:
+    check = getattr(_thread, "_is_main_interpreter", None)
+    return True if check is None else bool(check())
+
+
 def _at_exit() -> None:
-    # Wake every call blocked on a channel whose other end this interpreter holds, then stop the
-    # pools still running (tasks not started yet are cancelled: use `with` or shutdown() to
-    # drain); the interpreter then joins the worker threads, which end.
-    _interpchan._close_all()
+    # In the main interpreter: wake every call blocked on a channel whose other end it holds.
+    # Then stop the pools still running (tasks not started yet are cancelled: use `with` or
+    # shutdown() to drain) and close their channels; the interpreter then joins the worker
+    # threads, which end. A sub-interpreter's other handles are left to its own threads.
+    if _is_main_interpreter():
+        _interpchan._close_all()
     for pool in list(_pools):
         pool._close_at_exit()
 

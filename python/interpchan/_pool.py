@@ -423,8 +423,10 @@ class Pool(Executor):
             self.shutdown(wait=True, cancel_futures=True)
 
     def _close_at_exit(self) -> None:
-        """At interpreter exit, once its channels are closed: cancel what waits, stop."""
+        """At interpreter exit: cancel what waits; closing the results channel ends the
+        collector, which closes the task channels, and the workers end."""
         self.shutdown(wait=False, cancel_futures=True)
+        self._results_rx.close()
 
 
 def _set_result(future: Future[Any], value: Any) -> None:
