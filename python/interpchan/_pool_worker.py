@@ -40,9 +40,12 @@ def _native(value: Any, depth: int = 0) -> bool:
     if depth > 16:
         return False
     if kind in _CONTAINERS:
-        return all(type(v) in _ATOMS or _native(v, depth + 1) for v in value)
+        # The types of the items first, at C speed: a list of numbers needs no loop in Python.
+        return _ATOMS.issuperset(map(type, value)) or all(_native(v, depth + 1) for v in value)
     if kind is dict:
-        return all(_native(k, depth + 1) and _native(v, depth + 1) for k, v in value.items())
+        return (
+            _ATOMS.issuperset(map(type, value)) and _ATOMS.issuperset(map(type, value.values()))
+        ) or all(_native(k, depth + 1) and _native(v, depth + 1) for k, v in value.items())
     return isinstance(value, collections.abc.Buffer)
 
 
