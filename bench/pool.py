@@ -124,10 +124,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="fewer calls and tasks")
+    parser.add_argument("--tiny", action="store_true", help="a smoke run (the test suite's)")
     args = parser.parse_args()
     workers, rounds = args.workers, args.rounds
     calls, map_n = (200, 20_000) if args.quick else (1000, 100_000)
     cpu_tasks, cpu_n = 4 * workers, 300_000
+    if args.tiny:
+        calls, map_n, cpu_n = 20, 2_000, 10_000
     chunksizes = [100, 1000, 10_000]
 
     results: dict[tuple[str, str], list[float]] = {}
@@ -156,7 +159,7 @@ def main() -> None:
         for _ in range(cpu_tasks):
             spin(cpu_n)
         add("cpu", "one thread", time.perf_counter() - start)
-        add("interpreter", "interpchan.spawn", interpreter_cost(10 if args.quick else 20))
+        add("interpreter", "interpchan.spawn", interpreter_cost(3 if args.tiny else 20))
 
     med = {key: statistics.median(values) for key, values in results.items()}
     ours = "interpchan.Pool"
