@@ -41,13 +41,14 @@ class _Task:
 class _Slot:
     """One worker as the pool sees it: its task channel and the tasks sent to it, in order."""
 
-    __slots__ = ("assigned", "ready", "sent", "task_tx", "worker")
+    __slots__ = ("assigned", "ready", "retiring", "sent", "task_tx", "worker")
 
     def __init__(self, task_tx: Sender) -> None:
         self.task_tx = task_tx
         self.assigned: collections.deque[_Task] = collections.deque()
         self.sent = 0
         self.ready = False
+        self.retiring = False  # it ran max_tasks_per_worker tasks: it ends, and is replaced
         self.worker: _spawn.Worker | None = None
 
 
@@ -217,6 +218,10 @@ class Pool(Executor):
                 failed = self._break(self._broken_error(kind, payload))
             elif slot.assigned:
                 done = slot.assigned.popleft()
+                if not self._has_room(slot) and not slot.assigned:
+                    # Its last task is done: its successor starts now, while it ends.
+                    slot.retiring = True
+                    self._replace()
             self._dispatch()
             finished = self._shutdown and not self._slots
         if done is not None:
@@ -254,10 +259,15 @@ class Pool(Executor):
                 return failed + self._break(
                     WorkerError(f"the pool is broken: its workers cannot start: {detail}")
                 )
-        if self._broken is None and (not self._shutdown or self._pending):
-            if len(self._slots) < self._size:
-                self._start_worker()
+        self._replace()
         return failed
+
+    def _replace(self) -> None:
+        """Starts a worker if fewer than the pool's size are serving, and work may come."""
+        if self._broken is None and (not self._shutdown or self._pending):
+            serving = sum(not slot.retiring for slot in self._slots.values())
+            if serving < self._size:
+                self._start_worker()
 
     def _break(self, exc: BaseException) -> list[tuple[_Task, BaseException]]:
         """Marks the pool broken (lock held); every outstanding task fails with ``exc``."""
