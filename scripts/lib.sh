@@ -17,6 +17,7 @@ find_pythons() {
 sys.exit(bool(sysconfig.get_config_var("Py_GIL_DISABLED")))' 2>/dev/null && { echo "$p"; break; }
         done
     done
+    return 0
 }
 
 # pip install the build backend and the test suite's requirements (pyproject.toml's [test]

@@ -20,11 +20,8 @@ if [ "${1:-}" = --in-root ]; then
     install_test_requirements "$venv/bin/python"
     echo "=== $("$venv/bin/python" -VV | head -n 1) in the Debian sid root"
     # A version-specific build (--no-default-features: not abi3), in its own target directory per
-    # interpreter, kept in the root so that later runs build incrementally. The debug CPython
-    # gets a debug build of interpchan too: Rust's overflow checks and debug assertions.
-    profile=(--release)
-    [[ "$python" != *d ]] || profile=()
-    CARGO_TARGET_DIR=/build/target-$python "$venv/bin/maturin" build -q --locked "${profile[@]}" \
+    # interpreter, kept in the root so that later runs build incrementally.
+    CARGO_TARGET_DIR=/build/target-$python "$venv/bin/maturin" build -q --locked --release \
         --no-default-features -i "$venv/bin/python" -o "/tmp/wheels"
     "$venv/bin/python" -m pip install -q --force-reinstall --no-deps /tmp/wheels/interpchan-*.whl
     if [ "${1:-}" = --stubtest ]; then

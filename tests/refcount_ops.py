@@ -183,16 +183,31 @@ def measure(op: Callable[[], None], n: int) -> tuple[int, int]:
 
 
 def measure_all(names: list[str] | None = None, rounds: int = 3) -> dict[str, tuple[int, int]]:
-    """Every operation's (reference total, blocks) change, as measure() gives it less what an
-    empty loop moves: the first round of ``rounds`` that moved nothing, else the last one. A
-    cache filled once settles within a round or two; a leak moves every round by >= its count."""
-    noop = measure(lambda: None, 10)
+    """Every operation's (reference total, blocks) change, as measure() gives it, less what an
+    empty loop moves (measured next to it): the first of ``rounds`` that moved nothing, else the
+    last one. A cache filled once settles within a round or two; a leak moves every round by at
+    least the loop count."""
     results = {}
     for name, (op, n) in operations().items():
         if names is None or name in names:
             for _ in range(rounds):
+                noop = measure(lambda: None, 10)
                 refs, blocks = measure(op, n)
                 results[name] = (refs - noop[0], blocks - noop[1])
                 if results[name] == (0, 0):
                     break
     return results
+
+
+def main() -> None:
+    """Prints, as JSON, measure_all() here (a main interpreter) and in an own-GIL
+    sub-interpreter."""
+    import json
+
+    main = measure_all()
+    sub = interpchan.spawn(measure_all).join(timeout=600)
+    print(json.dumps({"main": main, "sub": sub}))
+
+
+if __name__ == "__main__":
+    main()
