@@ -103,7 +103,7 @@ def _new_channel_and_close() -> None:
 
 def _select() -> None:
     tx, rx = _CHANNEL
-    tx2, rx2 = _OTHER
+    _, rx2 = _OTHER
     tx.send(1)
     interpchan.select([rx2, rx])
 
