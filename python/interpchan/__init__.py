@@ -49,16 +49,21 @@ __all__ = [
     "spawn",
 ]
 
-__version__ = "0.1.0"
-
 _exit.install()
 
 
 def __getattr__(name: str) -> Any:
-    # Pool (and concurrent.futures with it) is imported on first use: every worker interpreter
-    # imports interpchan, and most never make a pool.
+    # Looked up on first use, so that importing interpchan, which every worker interpreter does,
+    # stays cheap: __version__ comes from the installed package's metadata (Cargo.toml's version,
+    # through maturin; importlib.metadata is slow to import), and Pool brings
+    # concurrent.futures, which most workers never need.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        globals()["__version__"] = found = version("interpchan")
+        return found
     if name == "Pool":
         from ._pool import Pool
 
         return Pool
-    raise AttributeError(f"module 'interpchan' has no attribute {name!r}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -136,6 +136,16 @@ unsafe extern "C" fn live_channels(
     unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
 }
 
+unsafe extern "C" fn live_buffers(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(core::live_buffers()) }
+}
+
 unsafe extern "C" fn close_all(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -147,7 +157,7 @@ unsafe extern "C" fn close_all(
     unsafe { PyLong_FromSize_t(closed) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 6] = [
+pub static mut FUNCTIONS: [PyMethodDef; 7] = [
     function(
         c"channel",
         channel,
@@ -171,6 +181,12 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
+    ),
+    function(
+        c"_live_buffers",
+        live_buffers,
+        c"_live_buffers()\n--\n\nNumber of Buffers that own memory in this process, all \
+interpreters (for leak checks).",
     ),
     function(
         c"_close_all",
