@@ -9,10 +9,11 @@ use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop, Wait};
-use super::errors::{raise, timeout_error};
+use super::errors::{memory_error, raise, timeout_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::handles::{self, handle};
 use super::methods::{method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
+use super::reserve::memory_low;
 use super::state::State;
 use super::to_item::convert;
 
@@ -74,6 +75,11 @@ unsafe fn send_item(
 ) -> PyResult<Owned> {
     // SAFETY: per the contract.
     let handle = unsafe { handle::<SendEnd>(slf) };
+    if memory_low() {
+        // The last allocation needed the low-memory reserve, and it cannot be taken back yet:
+        // refuse before converting or queueing anything (super::reserve).
+        return Err(memory_error());
+    }
     // SAFETY: per the contract.
     let (item, moved) = unsafe { convert(state, obj)? };
     let (stop, item) = match (handle.try_send(item), wait) {

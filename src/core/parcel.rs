@@ -1,0 +1,94 @@
+//! `Parcel`: an item as it waits in a channel, with which kinds of channel end it holds.
+
+use std::mem;
+
+use super::drop_later::drop_item;
+use super::item::Item;
+
+/// Which kinds of channel end an item holds (anywhere inside it).
+///
+/// ```
+/// use interpchan::core::{channel, parcel::Ends, Item};
+/// let (tx, _rx) = channel(None);
+/// let item = Item::List(vec![Item::Int(1), Item::Sender(tx)].into());
+/// assert_eq!(Ends::of(&item), Ends { senders: true, receivers: false });
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ends {
+    pub senders: bool,
+    pub receivers: bool,
+}
+
+impl Ends {
+    /// Walks `item` (containers included) for the ends it holds.
+    pub fn of(item: &Item) -> Ends {
+        let mut ends = Ends::default();
+        item.visit_ends(&mut |end| match end {
+            EndIn::Sender => ends.senders = true,
+            EndIn::Receiver(_) => ends.receivers = true,
+        });
+        ends
+    }
+
+    pub fn any(self) -> bool {
+        self.senders || self.receivers
+    }
+}
+
+/// An end found inside an item: Receivers with their channel id (what the cycle collector
+/// indexes), Senders without.
+pub enum EndIn {
+    Sender,
+    Receiver(u64),
+}
+
+/// An item in a channel's queue. Its ends are found once, when it is queued; an item that holds
+/// none (the common case) costs nothing more. One that holds ends is dropped through
+/// [`drop_item`], so that dropping a channel that holds another never recurses, and one that
+/// holds Receivers is counted in the cycle collector's index while it is queued.
+///
+/// ```
+/// use interpchan::core::{parcel::Parcel, Item};
+/// let parcel = Parcel::new(Item::Int(3));
+/// assert!(!parcel.ends().any());
+/// assert!(matches!(parcel.into_item(), Item::Int(3)));
+/// ```
+#[derive(Debug)]
+pub struct Parcel {
+    item: Item,
+    ends: Ends,
+}
+
+impl Parcel {
+    pub fn new(item: Item) -> Self {
+        let ends = Ends::of(&item);
+        Parcel { item, ends }
+    }
+
+    pub fn item(&self) -> &Item {
+        &self.item
+    }
+
+    pub fn ends(&self) -> Ends {
+        self.ends
+    }
+
+    pub fn into_item(mut self) -> Item {
+        self.ends = Ends::default();
+        mem::replace(&mut self.item, Item::None)
+    }
+}
+
+impl Drop for Parcel {
+    fn drop(&mut self) {
+        if self.ends.any() {
+            drop_item(mem::replace(&mut self.item, Item::None));
+        }
+    }
+}
+
+impl From<Item> for Parcel {
+    fn from(item: Item) -> Self {
+        Parcel::new(item)
+    }
+}
