@@ -422,3 +422,22 @@ except MemoryError:
 """
     )
     assert lines == ["True True 0", "room again"]
+
+
+def test_sending_a_dict_too_big_to_walk_raises_memory_error() -> None:
+    """Sending a dict first takes a reference to every pair (16 bytes each): 2 million pairs do
+    not fit in the 24 MiB left. Main's build aborted; now MemoryError, nothing enqueued."""
+    lines = _run(
+        "MARGIN_MIB = 24\nbig = dict.fromkeys(range(2_000_000))\n"
+        + CAPPED
+        + """
+tx, rx = interpchan.channel()
+try:
+    tx.send(big)
+except MemoryError:
+    print("MemoryError", len(rx))
+tx.send({"small": 1})
+print(rx.recv_nowait())
+"""
+    )
+    assert lines == ["MemoryError 0", "{'small': 1}"]
