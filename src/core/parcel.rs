@@ -20,14 +20,44 @@ pub struct Ends {
 }
 
 impl Ends {
-    /// Walks `item` (containers included) for the ends it holds.
+    /// Walks `item` (containers included) for the ends it holds. Every sent item is walked once,
+    /// so this is a tight loop (no callback) that only descends into containers: about a
+    /// nanosecond per element, next to tens for converting that element from Python.
     pub fn of(item: &Item) -> Ends {
         let mut ends = Ends::default();
-        item.visit_ends(&mut |end| match end {
-            EndIn::Sender => ends.senders = true,
-            EndIn::Receiver(_) => ends.receivers = true,
-        });
+        ends.add(item);
         ends
+    }
+
+    fn add(&mut self, item: &Item) {
+        match item {
+            Item::Sender(_) => self.senders = true,
+            Item::Receiver(_) => self.receivers = true,
+            Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
+                for item in items.iter() {
+                    self.add(item);
+                }
+            }
+            Item::Dict(pairs) => {
+                for (key, value) in pairs.iter() {
+                    self.add(key);
+                    self.add(value);
+                }
+            }
+            // Exhaustive on purpose, as in [`Item::visit_ends`]: a new kind of item must say
+            // whether it can hold ends.
+            Item::None
+            | Item::Bool(_)
+            | Item::Int(_)
+            | Item::BigInt(_)
+            | Item::Float(_)
+            | Item::Complex(..)
+            | Item::Str(_)
+            | Item::StrSurrogates(_)
+            | Item::Bytes(_)
+            | Item::Buffer(_)
+            | Item::Pickled(_) => {}
+        }
     }
 
     pub fn any(self) -> bool {
@@ -90,5 +120,33 @@ impl Drop for Parcel {
 impl From<Item> for Parcel {
     fn from(item: Item) -> Self {
         Parcel::new(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{channel, BufferData};
+
+    #[test]
+    fn the_fast_walk_agrees_with_visit_ends() {
+        let (tx, rx) = channel(None);
+        let items = [
+            Item::Int(1),
+            Item::Buffer(Box::new(BufferData::bytes(vec![1u8].into()))),
+            Item::Pickled(vec![1u8].into()),
+            Item::Sender(tx.clone()),
+            Item::Receiver(rx.clone()),
+            Item::Dict(vec![(Item::Int(1), Item::Set(vec![Item::Sender(tx)].into()))].into()),
+            Item::FrozenSet(vec![Item::Tuple(vec![Item::Receiver(rx)].into())].into()),
+        ];
+        for item in &items {
+            let mut slow = Ends::default();
+            item.visit_ends(&mut |end| match end {
+                EndIn::Sender => slow.senders = true,
+                EndIn::Receiver(_) => slow.receivers = true,
+            });
+            assert_eq!(Ends::of(item), slow, "{item:?}");
+        }
     }
 }
