@@ -7,16 +7,15 @@ docs/reliability.md maps each fault to its test here.
 from __future__ import annotations
 
 import gc
-import os
 import pickle
 import subprocess
 import sys
 import textwrap
 import threading
 
+import hardening_workers
 import pytest
 
-import hardening_workers
 import interpchan
 from conftest import JOIN_TIMEOUT, Peer
 
@@ -223,16 +222,20 @@ def test_collections_under_concurrent_senders_and_receivers(concurrent_peer: Pee
     n = 3000
     live = _live()
     tx, rx = interpchan.channel(16)
-    sender = concurrent_peer.run(hardening_workers.send_nested_channels, tx, n)
-    receiver = concurrent_peer.run(hardening_workers.check_nested_channels, rx, n)
+    tasks = [
+        concurrent_peer.run(hardening_workers.send_nested_channels, tx, n),
+        concurrent_peer.run(hardening_workers.check_nested_channels, rx, n),
+    ]
     del tx, rx
     done = threading.Event()
+    results: list[object] = []
     collections = 0
 
     def finish() -> None:
         try:
-            assert sender.join(JOIN_TIMEOUT) == n
-            assert receiver.join(JOIN_TIMEOUT) == n
+            results.extend(task.join(JOIN_TIMEOUT) for task in tasks)
+        except BaseException as exc:
+            results.append(exc)
         finally:
             done.set()
 
@@ -242,7 +245,8 @@ def test_collections_under_concurrent_senders_and_receivers(concurrent_peer: Pee
         interpchan._interpchan._collect()
         collections += 1
     finisher.join()
-    del sender, receiver  # a spawned worker holds its result channel
+    assert results == [n, n]
+    tasks.clear()  # a spawned worker holds its result channel
     interpchan._interpchan._collect()
     assert _live() == live
     assert collections > 0
