@@ -30,8 +30,13 @@ static LOW: AtomicBool = AtomicBool::new(true);
 pub struct WithReserve;
 
 impl WithReserve {
-    /// Frees the reserve, if any is left, and runs `retry`; null if there was none.
-    fn spend_reserve(retry: impl FnOnce() -> *mut u8) -> *mut u8 {
+    /// Frees the reserve, if any is left, and runs `retry`; null if there was none. Only for
+    /// allocations the reserve could cover: a larger one that fails (a huge Buffer, a copy; those
+    /// are asked for fallibly) leaves the reserve for the small ones that cannot fail softly.
+    fn spend_reserve(layout: Layout, retry: impl FnOnce() -> *mut u8) -> *mut u8 {
+        if layout.size() > RESERVE {
+            return ptr::null_mut();
+        }
         // Swapped out before LOW is set, and put back after LOW is cleared (`memory_low`): so
         // LOW is never false while the reserve is spent (it may be true with one in place,
         // which the next check corrects).
@@ -55,7 +60,7 @@ unsafe impl GlobalAlloc for WithReserve {
         let got = unsafe { System.alloc(layout) };
         if got.is_null() {
             // SAFETY: forwarded contract.
-            return Self::spend_reserve(|| unsafe { System.alloc(layout) });
+            return Self::spend_reserve(layout, || unsafe { System.alloc(layout) });
         }
         got
     }
@@ -65,7 +70,7 @@ unsafe impl GlobalAlloc for WithReserve {
         let got = unsafe { System.alloc_zeroed(layout) };
         if got.is_null() {
             // SAFETY: forwarded contract.
-            return Self::spend_reserve(|| unsafe { System.alloc_zeroed(layout) });
+            return Self::spend_reserve(layout, || unsafe { System.alloc_zeroed(layout) });
         }
         got
     }
@@ -79,8 +84,11 @@ unsafe impl GlobalAlloc for WithReserve {
         // SAFETY: forwarded contract.
         let got = unsafe { System.realloc(ptr, layout, new_size) };
         if got.is_null() {
+            let new_layout = Layout::from_size_align(new_size, layout.align()).unwrap_or(layout);
             // SAFETY: forwarded contract (on failure the old block is untouched and still ours).
-            return Self::spend_reserve(|| unsafe { System.realloc(ptr, layout, new_size) });
+            return Self::spend_reserve(new_layout, || unsafe {
+                System.realloc(ptr, layout, new_size)
+            });
         }
         got
     }
