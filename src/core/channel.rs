@@ -73,12 +73,8 @@ pub struct RecvEnd {
 
 impl SendEnd {
     /// Items waiting in the channel now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.tx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tx.is_empty()
     }
 
     /// Called before `parcel` is offered to the queue: counts the Receivers it holds in the cycle
@@ -97,12 +93,8 @@ impl SendEnd {
 
 impl RecvEnd {
     /// Items waiting in the channel now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
     }
 
     /// The item of a parcel just taken off this channel's queue, uncounted from the cycle

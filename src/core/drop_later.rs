@@ -83,6 +83,11 @@ fn take_apart(item: Item) {
                 .flat_map(|(key, value)| [key, value])
                 .collect(),
         ),
+        Item::WithBuffers(parts) => {
+            let (item, buffers) = *parts;
+            drop(buffers);
+            push(vec![item].into());
+        }
         // Dropping an end may drop a whole channel's queue: its items come back here.
         other => drop(other),
     }

@@ -81,7 +81,7 @@ mod tests {
         assert_eq!(tx.try_send(Item::Int(2)).unwrap_err().kind, Failure::Closed);
         assert_eq!(rx.try_recv().unwrap_err(), Failure::Closed);
         assert_eq!(rx.recv_until(None).unwrap_err(), Failure::Closed);
-        assert!(tx.is_closed() && rx.is_closed() && rx.is_empty());
+        assert!(tx.is_closed() && rx.is_closed() && rx.waiting() == 0);
         assert!(!rx.close());
         drop((tx, rx)); // leaked, not dropped
         let (tx, rx) = channel(None);

@@ -56,7 +56,9 @@ impl Ends {
             | Item::StrSurrogates(_)
             | Item::Bytes(_)
             | Item::Buffer(_)
+            | Item::BufferAt(_)
             | Item::Pickled(_) => {}
+            Item::WithBuffers(parts) => self.add(&parts.0),
         }
     }
 
@@ -135,6 +137,10 @@ mod tests {
             Item::Int(1),
             Item::Buffer(Box::new(BufferData::bytes(vec![1u8].into()))),
             Item::Pickled(vec![1u8].into()),
+            Item::WithBuffers(Box::new((
+                Item::List(vec![Item::BufferAt(0), Item::Receiver(rx.clone())].into()),
+                vec![BufferData::bytes(vec![1u8].into())].into(),
+            ))),
             Item::Sender(tx.clone()),
             Item::Receiver(rx.clone()),
             Item::Dict(vec![(Item::Int(1), Item::Set(vec![Item::Sender(tx)].into()))].into()),

@@ -8,6 +8,7 @@ mod args;
 mod blocking;
 mod buffer;
 mod errors;
+mod failure;
 mod ffi;
 mod fork;
 mod from_item;

@@ -52,40 +52,41 @@ impl WithReserve {
     }
 }
 
-// SAFETY: every method forwards to the system allocator with the same arguments and contract;
-// the reserve is only ever allocated and freed with `RESERVE_LAYOUT` by the system allocator.
+// SAFETY: every method forwards to the system allocator with the same arguments, under the same
+// rules (`GlobalAlloc`'s); the reserve is only ever allocated and freed with `RESERVE_LAYOUT` by the
+// system allocator.
 unsafe impl GlobalAlloc for WithReserve {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded contract.
+        // SAFETY: as the caller guarantees.
         let got = unsafe { System.alloc(layout) };
         if got.is_null() {
-            // SAFETY: forwarded contract.
+            // SAFETY: as the caller guarantees.
             return Self::spend_reserve(layout, || unsafe { System.alloc(layout) });
         }
         got
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded contract.
+        // SAFETY: as the caller guarantees.
         let got = unsafe { System.alloc_zeroed(layout) };
         if got.is_null() {
-            // SAFETY: forwarded contract.
+            // SAFETY: as the caller guarantees.
             return Self::spend_reserve(layout, || unsafe { System.alloc_zeroed(layout) });
         }
         got
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded contract.
+        // SAFETY: as the caller guarantees.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded contract.
+        // SAFETY: as the caller guarantees.
         let got = unsafe { System.realloc(ptr, layout, new_size) };
         if got.is_null() {
             let new_layout = Layout::from_size_align(new_size, layout.align()).unwrap_or(layout);
-            // SAFETY: forwarded contract (on failure the old block is untouched and still ours).
+            // SAFETY: as the caller guarantees (on failure the old block is untouched and still ours).
             return Self::spend_reserve(new_layout, || unsafe {
                 System.realloc(ptr, layout, new_size)
             });
