@@ -95,6 +95,35 @@ print(interpchan._interpchan._live_channels() - before)
     assert lines == ["0"]
 
 
+def test_a_channel_chain_drops_in_a_sub_interpreter_on_a_256_kib_stack() -> None:
+    """An own-GIL sub-interpreter, run by a thread with a 256 KiB stack, builds a 20 000-link
+    chain and drops it; then it is destroyed holding a second one (dropped with its objects)."""
+    source = (
+        CHAIN
+        + "\ndrop_chain(20_000, None, lambda rx: rx)\nkept = chain(20_000, 1, lambda rx: [rx])\n"
+    )
+    lines = _run(
+        f"""
+import sys, threading, interpchan
+sys.path[:] = {sys.path!r}
+from conftest import SubInterpreter
+
+def run():
+    interp = SubInterpreter()
+    interp.exec({source!r})
+    interp.close()
+
+before = interpchan._interpchan._live_channels()
+threading.stack_size(256 << 10)
+t = threading.Thread(target=run)
+t.start()
+t.join()
+print(interpchan._interpchan._live_channels() - before)
+"""
+    )
+    assert lines == ["0"]
+
+
 # --- 3. cycles of channels ----------------------------------------------------------------------
 
 
