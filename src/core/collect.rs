@@ -209,6 +209,8 @@ fn find_garbage() -> Vec<Arc<RecvEnd>> {
 
 /// Drops what a garbage channel's queue holds now (bounded by that count, so a sender that keeps
 /// sending cannot keep the collector busy; later items go with the channel or the next run).
+/// (A rendezvous channel has nothing queued, `len` is 0: a receive there would complete a
+/// blocked send, which must fail instead, as it does once the channel's Receiver is freed.)
 fn drain(end: &Arc<RecvEnd>) {
     for _ in 0..end.len() {
         match end.rx.try_recv() {
@@ -250,6 +252,28 @@ mod tests {
             .unwrap();
         collect();
         assert!(!alive(id_a) && !alive(id_b));
+    }
+
+    #[test]
+    fn a_send_blocked_on_a_garbage_rendezvous_channel_fails() {
+        let (tx, rx) = channel(Some(0));
+        let id = tx.info.id;
+        let tx = Arc::new(Handle::new(tx));
+        let (holder_tx, holder_rx) = channel(None);
+        Handle::new(holder_tx).try_send(Item::Receiver(rx)).unwrap();
+        let (cycle_tx, cycle_rx) = (tx.clone(), holder_rx);
+        // The rendezvous channel's Receiver sits in `holder`, whose Receiver is sent, blocking,
+        // into the rendezvous channel: nothing outside holds either Receiver.
+        let blocked =
+            std::thread::spawn(move || cycle_tx.send_until(Item::Receiver(cycle_rx), None));
+        // Until the thread has announced its parcel, `holder`'s Receiver is a root (its stack
+        // holds it uncounted) and nothing is collected.
+        while alive(id) {
+            collect();
+            std::thread::yield_now();
+        }
+        let failure = blocked.join().unwrap().unwrap_err();
+        assert_eq!(failure.kind, crate::core::Failure::Disconnected);
     }
 
     #[test]
