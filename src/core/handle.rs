@@ -102,6 +102,13 @@ impl<E: End> Handle<E> {
         }
     }
 
+    /// Makes a handle of another generation this one's again, so that it drops normally (tests
+    /// simulate a fork without leaking).
+    #[cfg(test)]
+    pub(crate) fn adopt(&mut self) {
+        self.generation = fork::generation();
+    }
+
     /// This handle's state, or `None` if it was inherited through `fork()` (then it counts as
     /// closed, and its lock, which a thread of the parent may have held, is never taken).
     fn lock(&self) -> Option<MutexGuard<'_, Option<Open<E>>>> {
