@@ -6,7 +6,6 @@ use std::sync::Arc;
 use crossbeam_channel as cb;
 
 use super::collect;
-use super::item::Item;
 use super::parcel::Parcel;
 use super::registry;
 
@@ -76,34 +75,12 @@ impl SendEnd {
     pub(crate) fn len(&self) -> usize {
         self.tx.len()
     }
-
-    /// Called before `parcel` is offered to the queue: counts the Receivers it holds in the cycle
-    /// collector's index. True when a collection is due (run it after the send, no lock held).
-    pub(crate) fn announce(&self, parcel: &Parcel) -> bool {
-        parcel.ends().receivers && collect::queued(&self.info, parcel.item())
-    }
-
-    /// Called when an announced parcel was not queued after all.
-    pub(crate) fn withdraw(&self, parcel: &Parcel) {
-        if parcel.ends().receivers {
-            collect::unqueued(self.info.id, parcel.item());
-        }
-    }
 }
 
 impl RecvEnd {
     /// Items waiting in the channel now.
     pub(crate) fn len(&self) -> usize {
         self.rx.len()
-    }
-
-    /// The item of a parcel just taken off this channel's queue, uncounted from the cycle
-    /// collector's index. Called while the caller still holds this end (a root meanwhile).
-    pub(crate) fn took(&self, parcel: Parcel) -> Item {
-        if parcel.ends().receivers {
-            collect::unqueued(self.info.id, parcel.item());
-        }
-        parcel.into_item()
     }
 }
 
@@ -197,6 +174,7 @@ pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Item;
 
     #[test]
     fn queued_items_go_with_the_last_receiver() {

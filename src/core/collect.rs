@@ -7,9 +7,11 @@
 //!
 //! crossbeam's queues cannot be looked into, so each channel keeps an index of the Receivers
 //! inside its queued items (a multiset of channel ids), updated together with the queue: a
-//! parcel holding Receivers is counted before it becomes visible in the queue and uncounted by
-//! its receiver while that receiver still holds the channel's Receiver. Items that hold no
-//! Receiver (nearly all) never touch the index.
+//! parcel holding Receivers is counted before it becomes visible in the queue, and uncounted by
+//! its receiver while that receiver still holds the channel's Receiver, or when the parcel is
+//! dropped, whichever path it took ([`Parcel`](super::parcel::Parcel)): the index counts exactly
+//! the references that existing parcels hold. Items that hold no Receiver (nearly all) never
+//! touch the index.
 //!
 //! A collection, under the index lock and the registry lock (so no parcel is counted or
 //! uncounted, and no reference resolves, meanwhile):
@@ -214,7 +216,7 @@ fn find_garbage() -> Vec<Arc<RecvEnd>> {
 fn drain(end: &Arc<RecvEnd>) {
     for _ in 0..end.len() {
         match end.rx.try_recv() {
-            Ok(parcel) => drop(end.took(parcel)),
+            Ok(parcel) => drop(parcel), // uncounted as it goes
             Err(_) => break,
         }
     }
@@ -274,6 +276,22 @@ mod tests {
         }
         let failure = blocked.join().unwrap().unwrap_err();
         assert_eq!(failure.kind, crate::core::Failure::Disconnected);
+    }
+
+    #[test]
+    fn a_parcel_is_counted_exactly_while_it_exists() {
+        let (tx, rx) = channel(None);
+        let (_x_tx, x_rx) = channel(None);
+        let x = x_rx.info.id;
+        let counted = || index().held.get(&rx.info.id)?.get(&x).copied();
+        Handle::new(tx).try_send(Item::Receiver(x_rx)).unwrap();
+        assert_eq!(counted(), Some(1));
+        // Taken off the queue without unpacking (as a slot holding it for later might): still
+        // counted while it exists, uncounted when it goes.
+        let parcel = rx.rx.try_recv().unwrap();
+        assert_eq!(counted(), Some(1));
+        drop(parcel);
+        assert_eq!(counted(), None);
     }
 
     #[test]

@@ -169,8 +169,8 @@ impl Handle<SendEnd> {
                 item,
             });
         };
-        let parcel = Parcel::new(item);
-        let due = open.end.announce(&parcel);
+        let mut parcel = Parcel::new(item);
+        let due = parcel.count_in(&open.end.info);
         let (kind, parcel) = match open.end.tx.try_send(parcel) {
             Ok(()) => {
                 drop(guard);
@@ -182,10 +182,9 @@ impl Handle<SendEnd> {
             Err(cb::TrySendError::Full(parcel)) => (Failure::WouldBlock, parcel),
             Err(cb::TrySendError::Disconnected(parcel)) => (Failure::Disconnected, parcel),
         };
-        open.end.withdraw(&parcel);
         Err(SendFailure {
             kind,
-            item: parcel.into_item(),
+            item: parcel.unpack(),
         })
     }
 
@@ -198,8 +197,8 @@ impl Handle<SendEnd> {
                 item,
             });
         };
-        let parcel = Parcel::new(item);
-        let due = end.announce(&parcel);
+        let mut parcel = Parcel::new(item);
+        let due = parcel.count_in(&end.info);
         match self.offer_until(&end, parcel, deadline) {
             Ok(()) => {
                 drop(end);
@@ -208,13 +207,10 @@ impl Handle<SendEnd> {
                 }
                 Ok(())
             }
-            Err((kind, parcel)) => {
-                end.withdraw(&parcel);
-                Err(SendFailure {
-                    kind,
-                    item: parcel.into_item(),
-                })
-            }
+            Err((kind, parcel)) => Err(SendFailure {
+                kind,
+                item: parcel.unpack(),
+            }),
         }
     }
 
@@ -283,7 +279,7 @@ impl Handle<RecvEnd> {
             .and_then(|open| open.as_ref())
             .ok_or(Failure::Closed)?;
         match open.end.rx.try_recv() {
-            Ok(parcel) => Ok(open.end.took(parcel)),
+            Ok(parcel) => Ok(parcel.unpack()),
             Err(cb::TryRecvError::Empty) => Err(Failure::WouldBlock),
             Err(cb::TryRecvError::Disconnected) => Err(Failure::Disconnected),
         }
@@ -296,7 +292,7 @@ impl Handle<RecvEnd> {
         let end = self.end().ok_or(Failure::Closed)?;
         let polled = self.spins().then(|| {
             spin(deadline, || match end.rx.try_recv() {
-                Ok(parcel) => Some(Ok(end.took(parcel))),
+                Ok(parcel) => Some(Ok(parcel.unpack())),
                 Err(cb::TryRecvError::Disconnected) => Some(Err(Failure::Disconnected)),
                 Err(cb::TryRecvError::Empty) => None,
             })
@@ -315,7 +311,7 @@ impl Handle<RecvEnd> {
         };
         if oper.index() == recv_op {
             oper.recv(&end.rx)
-                .map(|parcel| end.took(parcel))
+                .map(Parcel::unpack)
                 .map_err(|_| Failure::Disconnected)
         } else {
             let _ = oper.recv(&self.closed_signal);

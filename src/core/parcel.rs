@@ -2,6 +2,8 @@
 
 use std::mem;
 
+use super::channel::ChannelInfo;
+use super::collect;
 use super::drop_later::drop_item;
 use super::item::Item;
 
@@ -76,25 +78,34 @@ pub enum EndIn {
 
 /// An item in a channel's queue. Its ends are found once, when it is queued; an item that holds
 /// none (the common case) costs nothing more. One that holds ends is dropped through
-/// [`drop_item`], so that dropping a channel that holds another never recurses, and one that
-/// holds Receivers is counted in the cycle collector's index while it is queued.
+/// [`drop_item`], so that dropping a channel that holds another never recurses. One that holds
+/// Receivers is counted in the cycle collector's index from the moment its sender announces it
+/// ([`Parcel::count_in`]) for exactly as long as the parcel exists: [`Parcel::unpack`] (the only
+/// way to get the item out) and dropping it both uncount it. So the index never counts a
+/// reference that no parcel holds any more, whatever path a parcel takes.
 ///
 /// ```
 /// use interpchan::core::{parcel::Parcel, Item};
 /// let parcel = Parcel::new(Item::Int(3));
 /// assert!(!parcel.ends().any());
-/// assert!(matches!(parcel.into_item(), Item::Int(3)));
+/// assert!(matches!(parcel.unpack(), Item::Int(3)));
 /// ```
 #[derive(Debug)]
 pub struct Parcel {
     item: Item,
     ends: Ends,
+    /// The channel (id) whose index counts this parcel's Receivers; 0: none (ids start at 1).
+    counted_in: u64,
 }
 
 impl Parcel {
     pub fn new(item: Item) -> Self {
         let ends = Ends::of(&item);
-        Parcel { item, ends }
+        Parcel {
+            item,
+            ends,
+            counted_in: 0,
+        }
     }
 
     pub fn item(&self) -> &Item {
@@ -105,7 +116,29 @@ impl Parcel {
         self.ends
     }
 
-    pub fn into_item(mut self) -> Item {
+    /// Counts this parcel's Receivers in `channel`'s index, before it is offered to that
+    /// channel's queue. True when a collection is due (run it once the parcel is queued, with no
+    /// lock held). Nothing to do for a parcel that holds no Receiver.
+    pub(crate) fn count_in(&mut self, channel: &ChannelInfo) -> bool {
+        if !self.ends.receivers {
+            return false;
+        }
+        debug_assert_eq!(self.counted_in, 0, "a parcel is announced once");
+        self.counted_in = channel.id;
+        collect::queued(channel, &self.item)
+    }
+
+    fn uncount(&mut self) {
+        if self.counted_in != 0 {
+            collect::unqueued(self.counted_in, &self.item);
+            self.counted_in = 0;
+        }
+    }
+
+    /// The item, uncounted from the index it was counted in. A receiver calls this while it
+    /// still holds the channel's Receiver (which keeps the channel a root meanwhile).
+    pub fn unpack(mut self) -> Item {
+        self.uncount();
         self.ends = Ends::default();
         mem::replace(&mut self.item, Item::None)
     }
@@ -113,6 +146,7 @@ impl Parcel {
 
 impl Drop for Parcel {
     fn drop(&mut self) {
+        self.uncount();
         if self.ends.any() {
             drop_item(mem::replace(&mut self.item, Item::None));
         }

@@ -91,7 +91,7 @@ fn run(
         let (index, end) = &live[slot];
         if recv_ops[slot] == chosen {
             if let Ok(parcel) = oper.recv(&end.rx) {
-                return Ok((*index, end.took(parcel)));
+                return Ok((*index, parcel.unpack()));
             }
             // Disconnected and drained: skip it from now on.
         } else {
