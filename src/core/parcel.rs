@@ -80,7 +80,7 @@ pub enum EndIn {
 /// none (the common case) costs nothing more. One that holds ends is dropped through
 /// [`drop_item`], so that dropping a channel that holds another never recurses. One that holds
 /// Receivers is counted in the cycle collector's index from the moment its sender announces it
-/// ([`Parcel::count_in`]) for exactly as long as the parcel exists: [`Parcel::unpack`] (the only
+/// (`count_in`) for exactly as long as the parcel exists: [`Parcel::unpack`] (the only
 /// way to get the item out) and dropping it both uncount it. So the index never counts a
 /// reference that no parcel holds any more, whatever path a parcel takes.
 ///
