@@ -141,6 +141,16 @@ unsafe extern "C" fn live_channels(
     unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
 }
 
+unsafe extern "C" fn live_buffers(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(core::live_buffers()) }
+}
+
 unsafe extern "C" fn collect(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -153,7 +163,7 @@ unsafe extern "C" fn collect(
     unsafe { PyLong_FromSize_t(found) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 6] = [
+pub static mut FUNCTIONS: [PyMethodDef; 7] = [
     function(
         c"channel",
         channel,
@@ -177,6 +187,12 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
+    ),
+    function(
+        c"_live_buffers",
+        live_buffers,
+        c"_live_buffers()\n--\n\nNumber of Buffers that own memory in this process, all \
+interpreters (for leak checks).",
     ),
     function(
         c"_collect",
