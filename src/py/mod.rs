@@ -10,15 +10,21 @@ mod buffer;
 mod errors;
 mod failure;
 mod ffi;
+mod fork;
 mod from_item;
 mod functions;
 mod handles;
 mod methods;
 mod module;
 mod receiver;
+mod reserve;
 mod sender;
 mod stack;
 mod state;
 mod to_item;
 
 pub use module::MODULE_DEF;
+
+/// Rust's allocations go through the system allocator with a reserve for low memory.
+#[global_allocator]
+static ALLOCATOR: reserve::WithReserve = reserve::WithReserve;

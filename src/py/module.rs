@@ -112,7 +112,9 @@ unsafe fn init(module: *mut PyObject) -> PyResult<()> {
 }
 
 unsafe extern "C" fn exec(module: *mut PyObject) -> c_int {
-    // SAFETY: called once per module object by the import machinery.
+    super::fork::install();
+    super::reserve::memory_low(); // takes the low-memory reserve, the first time
+                                  // SAFETY: called once per module object by the import machinery.
     match unsafe { init(module) } {
         Ok(()) => 0,
         Err(PyErrSet) => -1,
