@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::buffer::BufferData;
 use super::channel::{RecvEnd, SendEnd};
+use super::shared::Shared;
 
 /// One value in flight. The binding turns a Python object into an `Item` when it is sent and
 /// builds fresh objects from it in the receiving interpreter.
@@ -37,6 +38,8 @@ pub enum Item {
     Receiver(Arc<RecvEnd>),
     /// Bytes copied from an object with the buffer protocol.
     Buffer(Box<BufferData>),
+    /// A `SharedBuffer`'s memory: one more holder of it, never a copy.
+    Shared(Shared),
     /// Stands for the `index`th of the buffers carried beside it by the enclosing
     /// [`Item::WithBuffers`].
     BufferAt(usize),

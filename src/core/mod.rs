@@ -20,6 +20,7 @@ pub mod handle;
 pub mod item;
 pub mod registry;
 pub mod select;
+pub mod shared;
 pub mod spin;
 
 pub use buffer::{BufferData, Layout};
@@ -28,3 +29,4 @@ pub use handle::{Failure, Handle, RecvFailure, SendFailure};
 pub use item::Item;
 pub use registry::{EndRef, LookupError};
 pub use select::{select, try_select, SelectFailure};
+pub use shared::Shared;

@@ -13,12 +13,15 @@ mod ffi;
 mod from_item;
 mod functions;
 mod handles;
+mod layout;
 mod methods;
 mod module;
 mod receiver;
 mod sender;
+mod shared_buffer;
 mod stack;
 mod state;
 mod to_item;
+mod view;
 
 pub use module::MODULE_DEF;
