@@ -51,7 +51,7 @@ def test_share_is_refused_while_a_view_is_alive_and_after_a_move() -> None:
     buf.share()
     with pytest.raises(ValueError):
         buf.share()
-    tx, rx = interpchan.channel()
+    tx, _rx = interpchan.channel()
     with pytest.raises(ValueError):
         tx.send(buf)
     assert len(tx) == 0
