@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import os
 import pickle
 import zlib
 
@@ -226,3 +227,22 @@ def test_peers_get_read_only_views_with_the_layout_and_forward_them(
         assert forwarded.readonly and forwarded.shape == expected.shape
     assert task.join(60) == 3
     assert bytes(shared) == bytes(i % 251 for i in range(192))  # nobody wrote
+
+
+def test_the_readme_example_of_copy_move_and_share_does_what_it_says() -> None:
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    with open(readme) as f:
+        text = f.read()
+    section = text[text.index("### Copy, move or share") :]
+    code = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    names: dict[str, object] = {}
+    exec(code, names)
+    copied, moved, views = names["copied"], names["moved"], names["views"]
+    assert isinstance(copied, memoryview) and isinstance(moved, memoryview)
+    assert copied.format == "d" and copied.shape == (2, 3) and not copied.readonly
+    assert isinstance(copied.obj, interpchan.Buffer)
+    assert names["buf"].moved and moved[1, 2] == 5.0 and not moved.readonly  # type: ignore[attr-defined]
+    assert names["weights"].moved  # type: ignore[attr-defined]
+    assert isinstance(views, list) and len(views) == 3
+    assert all(v.readonly and v[1, 2] == 5.0 for v in views)
+    assert len({np.asarray(v).ctypes.data for v in views}) == 1
