@@ -114,8 +114,8 @@ impl Refusal {
         match self {
             Refusal::Moved => value_error(MOVED),
             Refusal::Viewed(n) => buffer_error(&format!(
-                "cannot send or share a Buffer while {n} view{} of it (memoryview, numpy array, ...) {} \
-                 alive; release {} first",
+                "cannot send or share a Buffer while {n} view{} of it (memoryview, numpy array, \
+                 ...) {} alive; release {} first",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "is" } else { "are" },
                 if n == 1 { "it" } else { "them" },
