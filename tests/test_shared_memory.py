@@ -12,7 +12,6 @@ import sys
 import textwrap
 import zlib
 
-import numpy as np
 import pytest
 
 import interpchan
@@ -28,11 +27,15 @@ pytestmark = pytest.mark.skipif(
 
 
 def filled_buffer(nbytes: int) -> interpchan.Buffer:
-    """A Buffer whose every page is written (so it is resident), with varied contents."""
+    """A Buffer whose every page is written (so it is resident), each MiB marked with its offset
+    (so a reader looking at the wrong place gets another checksum), with no temporary copy."""
     buf = interpchan.Buffer(nbytes)
-    words = np.frombuffer(buf, dtype=np.uint64)
-    words[:] = np.arange(words.size, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-    del words
+    view = memoryview(buf)
+    chunk = bytes(range(256)) * 4096
+    for offset in range(0, nbytes, len(chunk)):
+        view[offset : offset + len(chunk)] = chunk
+        view[offset : offset + 8] = offset.to_bytes(8, "little")
+    view.release()
     return buf
 
 
