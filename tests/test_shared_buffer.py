@@ -13,6 +13,7 @@ import pytest
 
 import interpchan
 import shared_workers
+import workers
 from conftest import Peer
 
 WRITABLE = shared_workers.WRITABLE
@@ -169,6 +170,16 @@ def test_a_failed_send_leaves_the_shared_buffer_usable() -> None:
         tx.send([shared, lambda: 0], timeout=0)  # not sendable: nothing enqueued
     assert rx.recv() == 1 and len(rx) == 0
     tx.send(shared)
+    assert bytes(rx.recv()) == bytes(shared)
+
+
+def test_inside_an_object_that_is_pickled_it_is_refused_and_nothing_is_sent() -> None:
+    shared = filled_buffer().share()
+    tx, rx = interpchan.channel()
+    with pytest.raises(TypeError):
+        tx.send(workers.Pair(shared, 1))
+    assert len(rx) == 0
+    tx.send(shared)  # still usable
     assert bytes(rx.recv()) == bytes(shared)
 
 
