@@ -36,7 +36,7 @@ pub struct SharedBufferObject {
 /// # Safety
 /// `obj` is a live SharedBuffer object; the reference is used while it lives.
 unsafe fn holder<'a>(obj: *mut PyObject) -> &'a Holder {
-    // SAFETY: SharedBuffer objects are `SharedBufferObject`s initialised by `new_object`, and
+    // SAFETY: SharedBuffer objects are `SharedBufferObject`s filled by `Unfilled::fill`, and
     // the holder is never written again until `dealloc`.
     unsafe { &(*obj.cast::<SharedBufferObject>()).holder }
 }
