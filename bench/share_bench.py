@@ -16,6 +16,7 @@ receivers. Run: ``python bench/share_bench.py [--sizes 1,64] [--receivers 1,8] [
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -107,8 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(float(s) * MIB) for s in args.sizes.split(",")]
     counts = [int(n) for n in args.receivers.split(",")]
 
-    print(f"Python {sys.version.split()[0]}; median of {args.rounds} rounds; one own-GIL")
-    print("interpreter per receiver; a round ends when every receiver acknowledged.\n")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Python {sys.version.split()[0]}; {os.cpu_count()} CPUs, load average {load};")
+    print(f"median of {args.rounds} rounds; one own-GIL interpreter per receiver; a round ends")
+    print("when every receiver acknowledged.\n")
     header = f"{'receivers':>9} {'size':>8}  {'way':<14} {'median ms':>10} {'x small item':>13}"
     print(header)
     print("-" * len(header))
