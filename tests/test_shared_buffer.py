@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import gc
 import os
 import pickle
 import zlib
@@ -257,3 +258,31 @@ def test_the_readme_example_of_copy_move_and_share_does_what_it_says() -> None:
     assert isinstance(views, list) and len(views) == 3
     assert all(v.readonly and v[1, 2] == 5.0 for v in views)
     assert len({np.asarray(v).ctypes.data for v in views}) == 1
+
+
+def test_the_memory_counts_once_and_is_released_with_its_last_holder(peer: Peer) -> None:
+    live = interpchan._interpchan._live_buffers
+    gc.collect()
+    before = live()
+    buf = filled_buffer(4096)
+    assert live() == before + 1
+    shared = buf.share()
+    assert live() == before + 1  # the same memory, now shared
+    to_peer, peer_rx = interpchan.channel()
+    peer_tx, from_peer = interpchan.channel()
+    for _ in range(4):
+        to_peer.send(shared)
+    to_peer.close()
+    task = peer.run(shared_workers.inspect_shared, peer_rx, peer_tx)
+    peer_rx.close()
+    peer_tx.close()
+    back = [from_peer.recv(timeout=60)[1] for _ in range(4)]
+    assert task.join(60) == 4
+    assert live() == before + 1  # eight holders here and there: still one memory
+    del shared
+    assert live() == before + 1  # the maker's handle went first
+    views = [memoryview(obj) for obj in back]
+    del back
+    assert live() == before + 1 and all(bytes(v) == bytes(views[0]) for v in views)
+    del views
+    assert live() == before

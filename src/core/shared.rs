@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use super::buffer::{BufferData, Layout};
+use super::buffer::{BufferData, Layout, LiveBuffer};
 
 /// Immutable bytes with their layout, shared by every holder (like `Arc<[u8]>`): cloning one
 /// copies a pointer, never the bytes, and the bytes are freed when the last clone is dropped,
-/// whichever holder (interpreter, channel) that is.
+/// whichever holder (interpreter, channel) that is. While any holder lives, the memory counts as
+/// one in [`live_buffers`](super::live_buffers).
 ///
 /// ```
 /// use interpchan::core::{BufferData, Shared};
@@ -17,22 +18,31 @@ use super::buffer::{BufferData, Layout};
 /// assert_eq!(shared.holders(), 2);
 /// ```
 #[derive(Debug, Clone)]
-pub struct Shared(Arc<BufferData>);
+pub struct Shared(Arc<SharedData>);
+
+#[derive(Debug)]
+struct SharedData {
+    data: BufferData,
+    _live: LiveBuffer,
+}
 
 impl Shared {
     /// Shares `data`: its bytes are not copied, and can no longer change.
     pub fn new(data: BufferData) -> Self {
-        Shared(Arc::new(data))
+        Shared(Arc::new(SharedData {
+            data,
+            _live: LiveBuffer::new(),
+        }))
     }
 
     /// The shared bytes.
     pub fn bytes(&self) -> &[u8] {
-        &self.0.bytes
+        &self.0.data.bytes
     }
 
     /// How the bytes are read: format, item size and shape.
     pub fn layout(&self) -> &Layout {
-        &self.0.layout
+        &self.0.data.layout
     }
 
     /// Whether `self` and `other` hold the very same memory (one sharing, not equal copies).
@@ -64,7 +74,7 @@ mod tests {
     #[test]
     fn memory_is_freed_with_the_last_holder_whatever_the_order() {
         let shared = Shared::new(BufferData::bytes(vec![1u8; 64].into()));
-        let weak: Weak<BufferData> = Arc::downgrade(&shared.0);
+        let weak: Weak<SharedData> = Arc::downgrade(&shared.0);
         let clones: Vec<Shared> = (0..4).map(|_| shared.clone()).collect();
         drop(shared);
         let threads: Vec<_> = clones

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3_ffi::*;
 
 use super::alloc::try_zeroed;
-use crate::core::BufferData;
+use crate::core::{BufferData, LiveBuffer};
 
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -55,6 +55,8 @@ unsafe impl Send for RawBytes {}
 struct Memory {
     bytes: RawBytes,
     layout: ViewLayout,
+    /// Counted in `_live_buffers()` while this Buffer owns the memory.
+    _live: LiveBuffer,
 }
 
 impl Memory {
@@ -62,6 +64,7 @@ impl Memory {
         Memory {
             bytes: RawBytes::new(data.bytes),
             layout: ViewLayout::new(data.layout),
+            _live: LiveBuffer::new(),
         }
     }
 

@@ -136,7 +136,17 @@ unsafe extern "C" fn live_channels(
     unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 5] = [
+unsafe extern "C" fn live_buffers(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(core::live_buffers()) }
+}
+
+pub static mut FUNCTIONS: [PyMethodDef; 6] = [
     function(
         c"channel",
         channel,
@@ -160,6 +170,12 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
+    ),
+    function(
+        c"_live_buffers",
+        live_buffers,
+        c"_live_buffers()\n--\n\nNumber of Buffers that own memory in this process, all \
+interpreters, and of SharedBuffer memories that any holder keeps (for leak checks).",
     ),
     END_METHOD,
 ];
