@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::buffer::BufferData;
 use super::channel::{RecvEnd, SendEnd};
 use super::parcel::EndIn;
+use super::shared::Shared;
 
 /// One value in flight. The binding turns a Python object into an `Item` when it is sent and
 /// builds fresh objects from it in the receiving interpreter.
@@ -38,6 +39,8 @@ pub enum Item {
     Receiver(Arc<RecvEnd>),
     /// Bytes copied from an object with the buffer protocol.
     Buffer(Box<BufferData>),
+    /// A `SharedBuffer`'s memory: one more holder of it, never a copy.
+    Shared(Shared),
     /// Stands for the `index`th of the buffers carried beside it by the enclosing
     /// [`Item::WithBuffers`].
     BufferAt(usize),
@@ -75,7 +78,8 @@ impl Item {
             | Item::Bytes(_)
             | Item::Buffer(_)
             | Item::BufferAt(_)
-            | Item::Pickled(_) => {}
+            | Item::Pickled(_)
+            | Item::Shared(_) => {}
             Item::WithBuffers(parts) => parts.0.visit_ends(f),
             Item::Sender(_) => f(EndIn::Sender),
             Item::Receiver(end) => f(EndIn::Receiver(end.info.id)),

@@ -24,6 +24,7 @@ pub mod item;
 pub mod parcel;
 pub mod registry;
 pub mod select;
+pub mod shared;
 pub mod spin;
 
 pub use buffer::{live_buffers, BufferData, Layout, LiveBuffer};
@@ -32,3 +33,4 @@ pub use handle::{Failure, Handle, RecvFailure, SendFailure};
 pub use item::Item;
 pub use registry::{EndRef, LookupError};
 pub use select::{select, try_select, SelectFailure};
+pub use shared::Shared;

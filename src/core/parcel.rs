@@ -59,7 +59,8 @@ impl Ends {
             | Item::Bytes(_)
             | Item::Buffer(_)
             | Item::BufferAt(_)
-            | Item::Pickled(_) => {}
+            | Item::Pickled(_)
+            | Item::Shared(_) => {}
             Item::WithBuffers(parts) => self.add(&parts.0),
         }
     }

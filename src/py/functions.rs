@@ -192,7 +192,7 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_buffers",
         live_buffers,
         c"_live_buffers()\n--\n\nNumber of Buffers that own memory in this process, all \
-interpreters (for leak checks).",
+interpreters, and of SharedBuffer memories that any holder keeps (for leak checks).",
     ),
     function(
         c"_collect",

@@ -14,14 +14,17 @@ mod fork;
 mod from_item;
 mod functions;
 mod handles;
+mod layout;
 mod methods;
 mod module;
 mod receiver;
 mod reserve;
 mod sender;
+mod shared_buffer;
 mod stack;
 mod state;
 mod to_item;
+mod view;
 
 pub use module::MODULE_DEF;
 

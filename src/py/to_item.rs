@@ -10,6 +10,7 @@ use super::buffer;
 use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
 use super::ffi::{critical_section, BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
+use super::shared_buffer;
 use super::stack;
 use super::state::State;
 
@@ -117,6 +118,8 @@ impl Converter<'_> {
                 handles::sendable(self.state, obj).map(Item::Receiver)
             } else if tp.cast() == self.state.buffer_type {
                 self.buffer(obj)
+            } else if tp.cast() == self.state.shared_buffer_type {
+                Ok(Item::Shared(shared_buffer::sendable(obj)))
             } else if PyObject_CheckBuffer(obj) != 0 {
                 match copy_buffer(obj)? {
                     Some(data) => Ok(Item::Buffer(Box::new(data))),
