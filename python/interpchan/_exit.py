@@ -12,6 +12,7 @@ threads (its interpreter waits for them, and they may still complete a send).
 from __future__ import annotations
 
 import _thread
+import os
 import threading
 import weakref
 
@@ -46,7 +47,12 @@ def _at_exit() -> None:
 
 
 def install() -> None:
-    """Registers the exit hook (once per interpreter, when interpchan is imported)."""
+    """Registers the exit hook (once per interpreter, when interpchan is imported).
+
+    A child process made by ``os.fork()`` forgets the parent's pools: their workers and threads
+    are not in the child, and their locks may have been held by a thread that is not either.
+    """
+    os.register_at_fork(after_in_child=_pools.clear)
     register_atexit = getattr(threading, "_register_atexit", None)
     if register_atexit is not None:
         try:

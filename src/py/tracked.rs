@@ -69,3 +69,33 @@ pub fn close_all() -> usize {
     // Closed outside the registry lock: closing wakes other threads, which may make handles.
     handles.iter().filter(|h| h.close_now()).count()
 }
+
+thread_local! {
+    /// The registry's lock, held by the forking thread across `fork()` ([`before_fork`]).
+    static HELD: std::cell::RefCell<Option<std::sync::MutexGuard<'static, Tracked>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Before `fork()`: takes the registry's lock (a leaf lock: nothing else is taken under it), so
+/// that the child never inherits it held by a thread that does not exist there.
+pub fn before_fork() {
+    let guard = tracked();
+    HELD.with(|held| *held.borrow_mut() = Some(guard));
+}
+
+/// After `fork()` in the parent: releases the lock.
+pub fn after_fork_in_parent() {
+    let guard = HELD.with(|held| held.borrow_mut().take());
+    drop(guard);
+}
+
+/// After `fork()` in the child: the inherited handles are closed there and never used, so the
+/// registry starts empty; then releases the lock.
+pub fn after_fork_in_child() {
+    let guard = HELD.with(|held| held.borrow_mut().take());
+    if let Some(mut t) = guard {
+        // Forgotten, not dropped: a Weak's allocation belongs to the parent's handles.
+        std::mem::forget(std::mem::take(&mut t.entries));
+        t.prune_at = 64;
+    }
+}
