@@ -52,6 +52,56 @@ class _Slot:
         self.worker: _spawn.Worker | None = None
 
 
+_DONE = frozenset({"CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED"})
+
+
+class _PoolFuture(Future):  # type: ignore[type-arg]
+    """A pool task's Future: a caller that waits for it with no timeout receives the pool's
+    results itself while no other thread does (one thread woken per result, not two)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self.watched = False  # waited on other than by result(): the collector must receive
+        super().__init__()
+
+    def _watch(self) -> None:
+        if not self.watched and self._state not in _DONE:
+            self.watched = True
+            self._pool._wake.set()
+
+    def done(self) -> bool:
+        self._watch()  # polled: the collector must receive
+        return super().done()
+
+    def running(self) -> bool:
+        self._watch()
+        return super().running()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if timeout is None and self._state not in _DONE:
+            self._pool._lead(self)
+        self._watch()  # another thread receives: the collector, which must go on
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._watch()
+        return super().exception(timeout)
+
+    def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
+        self._watch()
+        super().add_done_callback(fn)
+
+    # wait() and as_completed() add themselves to the list of waiters.
+    @property
+    def _waiters(self) -> list[Any]:
+        self._watch()
+        return self._waiter_list
+
+    @_waiters.setter
+    def _waiters(self, value: list[Any]) -> None:
+        self._waiter_list = value
+
+
 def _load(slot: _Slot) -> int:
     """How busy a worker is for dispatch: tasks sent ahead, or no room at all."""
     if slot.task_tx.closed:
@@ -135,6 +185,12 @@ class Pool(Executor):
         self._broken: BaseException | None = None
         self._start_failures = 0
         self._results_tx, self._results_rx = channel()
+        # Who receives from the results channel now (one thread at a time, so that messages are
+        # handled in the order they were sent): None, the collector, or a caller of result().
+        self._receiver: object = None
+        self._wake = threading.Event()  # set when the collector may have to receive
+        self._collector_parked = False
+        self._collecting_done = False
         # Not a daemon (sub-interpreters allow none): the exit hook closes its channel, it ends.
         self._collector = threading.Thread(target=self._collect, name="interpchan-pool")
         with self._lock:
@@ -189,19 +245,73 @@ class Pool(Executor):
     # -- the collector thread: outcomes, worker ends ------------------------------------------
 
     def _collect(self) -> None:
+        """Receives outcomes while something may come and no caller of result() receives them."""
         try:
             while True:
-                try:
-                    message = self._results_rx.recv()
-                except ChannelClosed:
-                    return
-                if not self._handle(message):
+                with self._lock:
+                    self._wake.clear()
+                    if self._collecting_done:
+                        return
+                    park = self._receiver is not None or not self._expecting()
+                    self._collector_parked = park
+                    if not park:
+                        self._receiver = self._collector
+                if park:
+                    self._wake.wait()
+                    continue
+                if not self._receive_one(self._collector):
                     return
         finally:
             self._finish()
 
-    def _handle(self, message: tuple[str, int, int | None, Any]) -> bool:
+    def _expecting(self) -> bool:
+        """Whether the collector must receive (lock held): tasks wait to be sent, workers start
+        or end, or a task's future is waited on other than by result() (callbacks, wait())."""
+        if self._shutdown or self._pending:
+            return True
+        return any(
+            not slot.ready
+            or slot.retiring
+            or slot.task_tx.closed
+            or any(task.future.watched for task in slot.assigned)  # type: ignore[attr-defined]
+            for slot in self._slots.values()
+        )
+
+    def _receive_one(self, me: object) -> bool:
+        """Receives and handles one message as the receiver ``me``; False once no more will be
+        received (the channel closed, or the pool is finished)."""
+        started = [True]
+        try:
+            try:
+                message = self._results_rx.recv()
+            except ChannelClosed:
+                with self._lock:
+                    self._collecting_done = True
+                return False
+            started[0] = False
+            return self._handle(message, started)
+        finally:
+            if not started[0]:  # interrupted (Ctrl-C) between receiving and handling: handle it
+                self._handle(message, started)
+            with self._lock:
+                self._receiver = None
+                if self._collector_parked and (self._collecting_done or self._expecting()):
+                    self._wake.set()
+
+    def _lead(self, future: Future[Any]) -> None:
+        """A caller waits for ``future``: it receives outcomes itself while nobody else does."""
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                if future._state in _DONE or self._receiver is not None or self._collecting_done:
+                    return
+                self._receiver = me
+            if not self._receive_one(me):
+                return
+
+    def _handle(self, message: tuple[str, int, int | None, Any], started: list[bool]) -> bool:
         """Handles one message; False once the pool is shut down and every worker has ended."""
+        started[0] = True
         kind, wid, _tid, payload = message
         failed: list[tuple[_Task, BaseException]] = []
         done: _Task | None = None
@@ -224,6 +334,8 @@ class Pool(Executor):
                     self._replace()
             self._dispatch()
             finished = self._shutdown and not self._slots
+            if finished:
+                self._collecting_done = True
         if done is not None:
             self._resolve(done, kind, payload)
         for task, exc in failed:
@@ -354,9 +466,11 @@ class Pool(Executor):
                 raise WorkerError(f"the pool is broken: {self._broken}")
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            future: Future[Any] = Future()
+            future: Future[Any] = _PoolFuture(self)
             self._pending.append(_Task(next(self._tids), future, fn, args, kwargs))
             self._dispatch()
+            if self._collector_parked and self._receiver is None and self._pending:
+                self._wake.set()  # tasks wait for a worker: results must be received
         return future
 
     def map(
@@ -418,6 +532,7 @@ class Pool(Executor):
                 keep = [task for task in self._pending if task.running or not task.future.cancel()]
                 self._pending = collections.deque(keep)
             self._dispatch()
+        self._wake.set()
         if wait and threading.current_thread() is not self._collector:
             self._collector.join()
             for worker in list(self._threads):
