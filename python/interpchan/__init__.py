@@ -22,6 +22,7 @@ from ._interpchan import (
     channel,
     select,
 )
+from ._async import select_async
 from ._spawn import Worker, WorkerError, spawn
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "WorkerError",
     "channel",
     "select",
+    "select_async",
     "spawn",
 ]
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crossbeam_channel as cb;
 
 use super::item::Item;
+use super::notify::WaitList;
 use super::registry;
 
 /// What both ends of a channel know about it.
@@ -22,6 +23,10 @@ pub struct ChannelInfo {
     pub capacity: Option<usize>,
     senders_gone: AtomicBool,
     receivers_gone: AtomicBool,
+    /// Event loops waiting for an item (or for the channel to close).
+    pub receive_waiters: WaitList,
+    /// Event loops waiting for room (or for the channel to close).
+    pub send_waiters: WaitList,
 }
 
 impl ChannelInfo {
@@ -33,6 +38,28 @@ impl ChannelInfo {
     /// True once no receiving end remains anywhere.
     pub fn receivers_gone(&self) -> bool {
         self.receivers_gone.load(Ordering::Acquire)
+    }
+
+    /// The key under which event loops learn that receiving may now succeed (or fail for good).
+    pub fn receive_key(&self) -> u64 {
+        self.id << 1
+    }
+
+    /// The key under which event loops learn that sending may now succeed (or fail for good).
+    pub fn send_key(&self) -> u64 {
+        (self.id << 1) | 1
+    }
+
+    /// Tells awaiting receivers that an item arrived or the channel closed.
+    #[inline]
+    pub fn wake_receivers(&self) {
+        self.receive_waiters.wake(self.receive_key());
+    }
+
+    /// Tells awaiting senders that room was made or the channel closed.
+    #[inline]
+    pub fn wake_senders(&self) {
+        self.send_waiters.wake(self.send_key());
     }
 }
 
@@ -75,6 +102,7 @@ impl RecvEnd {
 impl Drop for SendEnd {
     fn drop(&mut self) {
         self.info.senders_gone.store(true, Ordering::Release);
+        self.info.wake_receivers();
         registry::end_dropped(self.info.id);
     }
 }
@@ -82,6 +110,7 @@ impl Drop for SendEnd {
 impl Drop for RecvEnd {
     fn drop(&mut self) {
         self.info.receivers_gone.store(true, Ordering::Release);
+        self.info.wake_senders();
         // The items still queued can never be received: drop them now, with what they hold
         // (Buffers, handles on other channels). crossbeam does so itself for unbounded
         // channels, but for bounded ones only once every sender is gone too. Bounded by the
@@ -119,6 +148,8 @@ pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
         capacity,
         senders_gone: AtomicBool::new(false),
         receivers_gone: AtomicBool::new(false),
+        receive_waiters: WaitList::default(),
+        send_waiters: WaitList::default(),
     });
     let send = Arc::new(SendEnd {
         tx,

@@ -113,6 +113,9 @@ impl<E: End> Handle<E> {
     /// Closes this handle; true if it was open. Blocked calls on it return `Failure::Closed`.
     pub fn close(&self) -> bool {
         let open = self.lock().take();
+        // Awaiting calls on this handle learn of the close through the channel's wait lists.
+        self.info.wake_receivers();
+        self.info.wake_senders();
         open.is_some()
     }
 
@@ -147,7 +150,12 @@ impl Handle<SendEnd> {
                 item,
             });
         };
-        open.end.tx.try_send(item).map_err(|err| match err {
+        let sent = open.end.tx.try_send(item);
+        drop(guard);
+        if sent.is_ok() {
+            self.info.wake_receivers();
+        }
+        sent.map_err(|err| match err {
             cb::TrySendError::Full(item) => SendFailure {
                 kind: Failure::WouldBlock,
                 item,
@@ -173,7 +181,10 @@ impl Handle<SendEnd> {
             spin(deadline, || {
                 let item = waiting.take()?;
                 match end.tx.try_send(item) {
-                    Ok(()) => Some(Ok(())),
+                    Ok(()) => {
+                        self.info.wake_receivers();
+                        Some(Ok(()))
+                    }
                     Err(cb::TrySendError::Full(item)) => {
                         waiting = Some(item);
                         None
@@ -206,10 +217,12 @@ impl Handle<SendEnd> {
             },
         };
         if oper.index() == send_op {
-            oper.send(&end.tx, item).map_err(|err| SendFailure {
-                kind: Failure::Disconnected,
-                item: err.into_inner(),
-            })
+            oper.send(&end.tx, item)
+                .map(|()| self.info.wake_receivers())
+                .map_err(|err| SendFailure {
+                    kind: Failure::Disconnected,
+                    item: err.into_inner(),
+                })
         } else {
             let _ = oper.recv(&self.closed_signal);
             Err(SendFailure {
@@ -233,7 +246,12 @@ impl Handle<RecvEnd> {
     pub fn try_recv(&self) -> Result<Item, RecvFailure> {
         let guard = self.lock();
         let open = guard.as_ref().ok_or(Failure::Closed)?;
-        open.end.rx.try_recv().map_err(|err| match err {
+        let received = open.end.rx.try_recv();
+        drop(guard);
+        if received.is_ok() {
+            self.info.wake_senders();
+        }
+        received.map_err(|err| match err {
             cb::TryRecvError::Empty => Failure::WouldBlock,
             cb::TryRecvError::Disconnected => Failure::Disconnected,
         })
@@ -246,7 +264,10 @@ impl Handle<RecvEnd> {
         let end = self.end().ok_or(Failure::Closed)?;
         let polled = self.spins().then(|| {
             spin(deadline, || match end.rx.try_recv() {
-                Ok(item) => Some(Ok(item)),
+                Ok(item) => {
+                    self.info.wake_senders();
+                    Some(Ok(item))
+                }
                 Err(cb::TryRecvError::Disconnected) => Some(Err(Failure::Disconnected)),
                 Err(cb::TryRecvError::Empty) => None,
             })
@@ -264,7 +285,9 @@ impl Handle<RecvEnd> {
                 .map_err(|_| Failure::Timeout)?,
         };
         if oper.index() == recv_op {
-            oper.recv(&end.rx).map_err(|_| Failure::Disconnected)
+            let item = oper.recv(&end.rx).map_err(|_| Failure::Disconnected)?;
+            self.info.wake_senders();
+            Ok(item)
         } else {
             let _ = oper.recv(&self.closed_signal);
             Err(Failure::Closed)

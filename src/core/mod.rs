@@ -18,6 +18,7 @@ pub mod buffer;
 pub mod channel;
 pub mod handle;
 pub mod item;
+pub mod notify;
 pub mod registry;
 pub mod select;
 pub mod spin;

@@ -137,6 +137,16 @@ unsafe extern "C" fn restore_handle(
     }
 }
 
+unsafe extern "C" fn open_wakers(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(core::notify::open_notifiers()) }
+}
+
 unsafe extern "C" fn live_channels(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -147,7 +157,7 @@ unsafe extern "C" fn live_channels(
     unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 5] = [
+pub static mut FUNCTIONS: [PyMethodDef; 6] = [
     function(
         c"channel",
         channel,
@@ -171,6 +181,11 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
+    ),
+    function(
+        c"_open_wakers",
+        open_wakers,
+        c"_open_wakers()\n--\n\nEvent-loop wakers open in this process (for leak checks).",
     ),
     END_METHOD,
 ];

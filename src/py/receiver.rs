@@ -7,6 +7,7 @@ use pyo3_ffi::*;
 use crate::core::{Failure, Handle, Item, RecvEnd};
 
 use super::args::{self, parse, Param};
+use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
 use super::errors::{raise, timeout_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -116,7 +117,7 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     }
 }
 
-static mut METHODS: [PyMethodDef; 8] = {
+static mut METHODS: [PyMethodDef; 9] = {
     let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
     [
         method(
@@ -137,6 +138,7 @@ waiting.",
         enter,
         exit,
         reduce,
+        method(c"recv_async", async_methods::recv_async, async_methods::RECV_ASYNC_DOC),
         END_METHOD,
     ]
 };
@@ -148,7 +150,7 @@ static mut GETSET: [PyGetSetDef; 3] = {
     [closed, capacity, END_GETSET]
 };
 
-static mut SLOTS: [PyType_Slot; 10] = {
+static mut SLOTS: [PyType_Slot; 12] = {
     let [dealloc, repr, length, boolean] = handles::shared_slots::<RecvEnd>();
     [
         dealloc,
@@ -157,6 +159,8 @@ static mut SLOTS: [PyType_Slot; 10] = {
         boolean,
         slot(Py_tp_iter, PyObject_SelfIter as *mut c_void),
         slot(Py_tp_iternext, iternext as *mut c_void),
+        slot(Py_am_aiter, async_methods::aiter as *mut c_void),
+        slot(Py_am_anext, async_methods::anext as *mut c_void),
         slot(Py_tp_methods, (&raw mut METHODS).cast()),
         slot(Py_tp_getset, (&raw mut GETSET).cast()),
         slot(

@@ -8,6 +8,7 @@ use pyo3_ffi::*;
 use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
+use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
 use super::errors::{raise, timeout_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -111,7 +112,7 @@ unsafe fn send_item(
     Err(unsafe { raise(exc, msg) })
 }
 
-static mut METHODS: [PyMethodDef; 8] = {
+static mut METHODS: [PyMethodDef; 9] = {
     let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
     [
         method(
@@ -132,6 +133,7 @@ channel is full.",
         enter,
         exit,
         reduce,
+        method(c"send_async", async_methods::send_async, async_methods::SEND_ASYNC_DOC),
         END_METHOD,
     ]
 };
