@@ -41,18 +41,19 @@ __all__ = ["select_async"]
 _hubs: weakref.WeakValueDictionary[int, _Hub] = weakref.WeakValueDictionary()
 
 
-def _check_timeout(timeout: object) -> None:
-    """Validates a timeout as the blocking calls do (TypeError, ValueError)."""
+def _check_timeout(timeout: object) -> float | None:
+    """A timeout checked as the blocking calls check it (TypeError, ValueError), in seconds."""
     if timeout is None:
-        return
-    try:
-        seconds = float(timeout)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"timeout must be a number or None, not {type(timeout).__name__}") from None
+        return None
+    kind = type(timeout)
+    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
+        raise TypeError(f"timeout must be a number or None, not {kind.__name__}")
+    seconds = float(timeout)  # type: ignore[arg-type]
     if math.isnan(seconds):
         raise ValueError("timeout must not be NaN")
     if seconds < 0:
         raise ValueError("timeout must be non-negative")
+    return seconds
 
 
 class _Waiter:
@@ -218,7 +219,7 @@ async def _wait_recv(rx: Receiver, timeout: float | None) -> Any:
 
 async def recv_async(rx: Receiver, timeout: float | None = None) -> Any:
     """`Receiver.recv_async`: the next item, awaiting it without blocking the loop."""
-    _check_timeout(timeout)
+    timeout = _check_timeout(timeout)
     try:
         return rx.recv_nowait()
     except Empty:
@@ -243,7 +244,7 @@ async def anext_item(rx: Receiver) -> Any:
 async def send_async(tx: Sender, obj: object, timeout: float | None = None) -> None:
     """`Sender.send_async`: sends `obj`, awaiting room without blocking the loop. Returning means
     enqueued; raising means not (and the caller still owns `obj`)."""
-    _check_timeout(timeout)
+    timeout = _check_timeout(timeout)
     try:
         tx.send_nowait(obj)
         return
@@ -285,7 +286,7 @@ async def select_async(
     skipped, ``ChannelClosed`` once all are, ``TimeoutError`` after `timeout` seconds. Cancelled
     or timed out, it has taken no item.
     """
-    _check_timeout(timeout)
+    timeout = _check_timeout(timeout)
     if not isinstance(receivers, list):
         receivers = list(receivers)
     done = _select_now(receivers)

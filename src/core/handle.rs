@@ -156,6 +156,12 @@ impl Handle<SendEnd> {
             self.info.wake_receivers();
         }
         sent.map_err(|err| match err {
+            // The last receiving end is being dropped (its wake-up is sent before crossbeam
+            // sees the disconnection): full for good.
+            cb::TrySendError::Full(item) if self.info.receivers_gone() => SendFailure {
+                kind: Failure::Disconnected,
+                item,
+            },
             cb::TrySendError::Full(item) => SendFailure {
                 kind: Failure::WouldBlock,
                 item,
@@ -251,10 +257,24 @@ impl Handle<RecvEnd> {
         if received.is_ok() {
             self.info.wake_senders();
         }
-        received.map_err(|err| match err {
-            cb::TryRecvError::Empty => Failure::WouldBlock,
-            cb::TryRecvError::Disconnected => Failure::Disconnected,
-        })
+        match received {
+            Ok(item) => Ok(item),
+            // The last sending end is being dropped (its wake-up is sent before crossbeam sees
+            // the disconnection): no item can come any more, so take what is left or report the
+            // disconnection now, as an awaiting receiver woken by that wake-up expects.
+            Err(cb::TryRecvError::Empty) if self.info.senders_gone() => {
+                let guard = self.lock();
+                let open = guard.as_ref().ok_or(Failure::Closed)?;
+                let last = open.end.rx.try_recv().map_err(|_| Failure::Disconnected);
+                drop(guard);
+                if last.is_ok() {
+                    self.info.wake_senders();
+                }
+                last
+            }
+            Err(cb::TryRecvError::Empty) => Err(Failure::WouldBlock),
+            Err(cb::TryRecvError::Disconnected) => Err(Failure::Disconnected),
+        }
     }
 
     /// Receives, blocking until an item arrives, the channel closes, the deadline passes
