@@ -204,9 +204,11 @@ async def _wait_recv(rx: Receiver, timeout: float | None) -> Any:
         waiter = hub.wait((rx,))
         try:
             try:
-                return rx.recv_nowait()
+                item = rx.recv_nowait()
             except Empty:
                 pass
+            else:
+                return item
             if not await _suspend(hub, waiter, deadline):
                 raise TimeoutError("recv_async timed out: no item arrived")
         except BaseException:

@@ -63,6 +63,19 @@ impl ChannelInfo {
     }
 }
 
+impl RecvEnd {
+    /// After an item was taken: awaiting senders may now have room; and if that was the last
+    /// item of a channel whose senders are gone, awaiting receivers learn it is closed (the
+    /// wake-up of the disconnection may have found items left and woken too few of them).
+    #[inline]
+    pub(crate) fn taken(&self) {
+        self.info.wake_senders();
+        if self.info.senders_gone() && self.rx.is_empty() {
+            self.info.wake_receivers();
+        }
+    }
+}
+
 /// The sending end: alive while any Sender handle, or any Sender item in flight, holds it.
 #[derive(Debug)]
 pub struct SendEnd {

@@ -253,10 +253,10 @@ impl Handle<RecvEnd> {
         let guard = self.lock();
         let open = guard.as_ref().ok_or(Failure::Closed)?;
         let received = open.end.rx.try_recv();
-        drop(guard);
         if received.is_ok() {
-            self.info.wake_senders();
+            open.end.taken();
         }
+        drop(guard);
         match received {
             Ok(item) => Ok(item),
             // The last sending end is being dropped (its wake-up is sent before crossbeam sees
@@ -266,9 +266,8 @@ impl Handle<RecvEnd> {
                 let guard = self.lock();
                 let open = guard.as_ref().ok_or(Failure::Closed)?;
                 let last = open.end.rx.try_recv().map_err(|_| Failure::Disconnected);
-                drop(guard);
                 if last.is_ok() {
-                    self.info.wake_senders();
+                    open.end.taken();
                 }
                 last
             }
@@ -285,7 +284,7 @@ impl Handle<RecvEnd> {
         let polled = self.spins().then(|| {
             spin(deadline, || match end.rx.try_recv() {
                 Ok(item) => {
-                    self.info.wake_senders();
+                    end.taken();
                     Some(Ok(item))
                 }
                 Err(cb::TryRecvError::Disconnected) => Some(Err(Failure::Disconnected)),
@@ -306,7 +305,7 @@ impl Handle<RecvEnd> {
         };
         if oper.index() == recv_op {
             let item = oper.recv(&end.rx).map_err(|_| Failure::Disconnected)?;
-            self.info.wake_senders();
+            end.taken();
             Ok(item)
         } else {
             let _ = oper.recv(&self.closed_signal);

@@ -91,7 +91,7 @@ fn run(
         let (index, end) = &live[slot];
         if recv_ops[slot] == chosen {
             if let Ok(item) = oper.recv(&end.rx) {
-                end.info.wake_senders();
+                end.taken();
                 return Ok((*index, item));
             }
             // Disconnected and drained: skip it from now on.
