@@ -73,3 +73,73 @@ def consume_blocking(rx: interpchan.Receiver, tx: interpchan.Sender) -> int:
                 return n
             tx.send(item)
             n += 1
+
+
+def async_cancel_then_receive(rx: interpchan.Receiver, ready: interpchan.Sender) -> Any:
+    """In its own loop: a recv_async cancelled while waiting takes nothing; tells `ready` it is
+    waiting again, then returns the next item."""
+    asyncio = _import_asyncio()
+
+    async def main() -> Any:
+        waiting = asyncio.ensure_future(rx.recv_async())
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        try:
+            await waiting
+        except asyncio.CancelledError:
+            pass
+        again = asyncio.ensure_future(rx.recv_async(timeout=TIMEOUT))
+        await asyncio.sleep(0)
+        ready.send("waiting")
+        return await again
+
+    return asyncio.run(main())
+
+
+def subinterpreter_scenario() -> str:
+    """Run in a subprocess by the tests: asyncio loops in own-GIL sub-interpreters and in the
+    main interpreter exchange items through recv_async, send_async, async for and select_async."""
+    import asyncio
+
+    to_tx, to_rx = interpchan.channel(capacity=4)
+    from_tx, from_rx = interpchan.channel(capacity=4)
+    echo = interpchan.spawn(async_echo, to_rx, from_tx)
+    to_rx.close()
+    from_tx.close()
+
+    ins = [interpchan.channel() for _ in range(3)]
+    sum_tx, sum_rx = interpchan.channel()
+    summer = interpchan.spawn(async_select_sum, [rx for _, rx in ins], sum_tx)
+    sum_tx.close()
+
+    c_tx, c_rx = interpchan.channel()
+    ready_tx, ready_rx = interpchan.channel()
+    canceller = interpchan.spawn(async_cancel_then_receive, c_rx, ready_tx)
+    c_rx.close()
+    ready_tx.close()
+
+    async def main() -> list[Any]:
+        async def feed() -> None:
+            for i in range(300):
+                await to_tx.send_async(i)
+            to_tx.close()
+
+        feeder = asyncio.ensure_future(feed())
+        got = [item async for item in from_rx]
+        await feeder
+        for tag, (tx, rx) in enumerate(ins):
+            rx.close()
+            for i in range(50):
+                await tx.send_async(tag + i)
+            tx.close()
+        assert await ready_rx.recv_async(timeout=TIMEOUT) == "waiting"
+        await c_tx.send_async("the one item")
+        return got
+
+    got = asyncio.run(main())
+    assert got == list(range(300)), got
+    assert echo.join(TIMEOUT) == 300
+    assert summer.join(TIMEOUT) == 150
+    assert sum_rx.recv(timeout=TIMEOUT) == sum(tag + i for tag in range(3) for i in range(50))
+    assert canceller.join(TIMEOUT) == "the one item"
+    return "subinterpreter scenario ok"

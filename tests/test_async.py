@@ -310,7 +310,9 @@ def test_select_async_returns_the_ready_receiver_fairly() -> None:
     run(main)
 
 
-def test_select_async_in_a_peer_sums_everything(concurrent_peer: Peer) -> None:
+def test_select_async_in_a_thread_sums_everything() -> None:
+    # (asyncio in sub-interpreters: test_async_subinterpreters.py, in a subprocess)
+    concurrent_peer = Peer("thread")
     channels = [interpchan.channel() for _ in range(3)]
     out_tx, out_rx = interpchan.channel()
     task = concurrent_peer.run(async_workers.async_select_sum, [rx for _, rx in channels], out_tx)
@@ -324,7 +326,8 @@ def test_select_async_in_a_peer_sums_everything(concurrent_peer: Peer) -> None:
     assert out_rx.recv(timeout=LIMIT) == sum(t * 1000 * 100 + sum(range(100)) for t in range(3))
 
 
-def test_async_echo_in_a_peer(concurrent_peer: Peer) -> None:
+def test_async_echo_in_a_thread() -> None:
+    concurrent_peer = Peer("thread")
     to_tx, to_rx = interpchan.channel(capacity=4)
     from_tx, from_rx = interpchan.channel(capacity=4)
     task = concurrent_peer.run(async_workers.async_echo, to_rx, from_tx)
