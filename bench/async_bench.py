@@ -149,7 +149,7 @@ async def lag_p99(ticks: int, waiters: int) -> tuple[float, int]:
         t0 = time.perf_counter()
         await asyncio.sleep(0.001)
         lateness.append(time.perf_counter() - t0 - 0.001)
-    for i, task in enumerate(tasks):
+    for i in range(len(tasks)):
         channels[i % 100][0].send(i)
     await asyncio.gather(*tasks)
     return percentile(lateness, 0.99) * 1e6, threads

@@ -52,8 +52,11 @@ async def _consumer(
         if exc is not None:
             raise exc
         result = inner.result()
-        got.append(result[1] if isinstance(result, tuple) and len(result) == 2 and result[0] is rx
-                   else result)
+        got.append(
+            result[1]
+            if isinstance(result, tuple) and len(result) == 2 and result[0] is rx
+            else result
+        )
 
 
 async def _async_producer(
@@ -79,7 +82,9 @@ async def _async_producer(
     tx.close()
 
 
-async def _canceller(rng: random.Random, inflight: set[asyncio.Task[Any]], done: asyncio.Event) -> int:
+async def _canceller(
+    rng: random.Random, inflight: set[asyncio.Task[Any]], done: asyncio.Event
+) -> int:
     cancels = 0
     while not done.is_set():
         if inflight and rng.random() < 0.3:
@@ -105,9 +110,7 @@ def test_cancellation_hammer(seed: int) -> None:
         target=async_workers.produce_range, args=(tx.clone(), 2, ITEMS_PER_PRODUCER)
     )
     thread.start()
-    stats = dict.fromkeys(
-        ["awaits", "cancelled", "timeouts", "send_cancelled", "send_timeouts"], 0
-    )
+    stats = dict.fromkeys(["awaits", "cancelled", "timeouts", "send_cancelled", "send_timeouts"], 0)
 
     async def main() -> list[list[Any]]:
         inflight: set[asyncio.Task[Any]] = set()

@@ -11,6 +11,7 @@ copy, and the sender can no longer reach it.
 {'answer': 42}
 """
 
+from ._async import select_async
 from ._interpchan import (
     Buffer,
     ChannelClosed,
@@ -22,7 +23,6 @@ from ._interpchan import (
     channel,
     select,
 )
-from ._async import select_async
 from ._spawn import Worker, WorkerError, spawn
 
 __all__ = [

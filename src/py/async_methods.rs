@@ -90,7 +90,16 @@ pub unsafe extern "C" fn aiter(slf: *mut PyObject) -> *mut PyObject {
 /// would raise ChannelClosed.
 pub unsafe extern "C" fn anext(slf: *mut PyObject) -> *mut PyObject {
     // SAFETY: called by the interpreter on our Receiver, whose type is ours (final).
-    ret(unsafe { forward(Py_TYPE(slf), c"_anext", slf, std::ptr::null(), 0, std::ptr::null_mut()) })
+    ret(unsafe {
+        forward(
+            Py_TYPE(slf),
+            c"_anext",
+            slf,
+            std::ptr::null(),
+            0,
+            std::ptr::null_mut(),
+        )
+    })
 }
 
 /// The docstrings (kept here, beside what they describe).

@@ -88,7 +88,9 @@ unsafe fn channel_of(state: &State, obj: *mut PyObject) -> PyResult<(Arc<Channel
         } else if tp == state.sender_type {
             Ok((handle::<SendEnd>(obj).info().clone(), true))
         } else {
-            Err(type_error("expected an interpchan.Sender or interpchan.Receiver"))
+            Err(type_error(
+                "expected an interpchan.Sender or interpchan.Receiver",
+            ))
         }
     }
 }

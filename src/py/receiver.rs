@@ -117,9 +117,10 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     }
 }
 
-static mut METHODS: [PyMethodDef; 9] = {
-    let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
-    [
+static mut METHODS: [PyMethodDef; 9] =
+    {
+        let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
+        [
         method(
             c"recv",
             recv,
@@ -141,7 +142,7 @@ waiting.",
         method(c"recv_async", async_methods::recv_async, async_methods::RECV_ASYNC_DOC),
         END_METHOD,
     ]
-};
+    };
 
 static mut GETSET: [PyGetSetDef; 3] = {
     let [closed, capacity] = handles::shared_getset::<RecvEnd>(

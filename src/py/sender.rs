@@ -112,9 +112,10 @@ unsafe fn send_item(
     Err(unsafe { raise(exc, msg) })
 }
 
-static mut METHODS: [PyMethodDef; 9] = {
-    let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
-    [
+static mut METHODS: [PyMethodDef; 9] =
+    {
+        let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
+        [
         method(
             c"send",
             send,
@@ -136,7 +137,7 @@ channel is full.",
         method(c"send_async", async_methods::send_async, async_methods::SEND_ASYNC_DOC),
         END_METHOD,
     ]
-};
+    };
 
 static mut GETSET: [PyGetSetDef; 3] = {
     let [closed, capacity] = handles::shared_getset::<SendEnd>(
