@@ -92,23 +92,15 @@ pub struct RecvEnd {
 
 impl SendEnd {
     /// Items waiting in the channel now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.tx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tx.is_empty()
     }
 }
 
 impl RecvEnd {
     /// Items waiting in the channel now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
     }
 }
 

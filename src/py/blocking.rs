@@ -5,11 +5,12 @@ use std::time::{Duration, Instant};
 
 use pyo3_ffi::*;
 
-use crate::core::Failure;
+use crate::core::{Failure, SelectFailure};
 
 use super::ffi::{allow_threads, PyErrSet, PyResult};
 
-/// How often a wait in the main interpreter returns to run signal handlers (API: within 50 ms).
+/// How often a wait in the main interpreter returns to run signal handlers, so that Ctrl-C
+/// interrupts a blocked call promptly.
 const SIGNAL_SLICE: Duration = Duration::from_millis(20);
 
 /// How long a call may wait for its event.
@@ -23,11 +24,29 @@ pub enum Wait {
 
 /// Why a call stopped without completing.
 #[derive(Debug)]
-pub enum Stop {
+pub enum Stop<F> {
     /// The channel operation failed: closed, disconnected, full or empty, timed out.
-    Failed(Failure),
+    Failed(F),
     /// A signal handler raised (e.g. `KeyboardInterrupt`); the exception is set.
     Raised,
+}
+
+/// A core failure that may mean only that one attempt's wait ran out (`wait_for` then
+/// retries until the real deadline).
+pub trait Failing: Send {
+    fn timed_out(&self) -> bool;
+}
+
+impl Failing for Failure {
+    fn timed_out(&self) -> bool {
+        *self == Failure::Timeout
+    }
+}
+
+impl Failing for SelectFailure {
+    fn timed_out(&self) -> bool {
+        *self == SelectFailure::Timeout
+    }
 }
 
 /// Retries `attempt` with the GIL released until it completes, fails, the deadline passes or
@@ -35,11 +54,11 @@ pub enum Stop {
 /// it hands `state` (say, the item being sent) back with its failure, so it can be retried or
 /// returned to its owner. In the main interpreter each attempt lasts at most `SIGNAL_SLICE`,
 /// and signal handlers run between attempts; elsewhere one attempt waits for the whole time.
-pub fn wait_for<S: Send, T: Send>(
+pub fn wait_for<S: Send, T: Send, F: Failing>(
     deadline: Option<Instant>,
     mut state: S,
-    attempt: impl Fn(S, Option<Instant>) -> Result<T, (Failure, S)> + Sync,
-) -> Result<T, (Stop, S)> {
+    attempt: impl Fn(S, Option<Instant>) -> Result<T, (F, S)> + Sync,
+) -> Result<T, (Stop<F>, S)> {
     // Signals are only ever handled by the main interpreter (in its main thread;
     // PyErr_CheckSignals is a cheap no-op in its other threads).
     // SAFETY: attached (binding invariant), so there is a current interpreter.
@@ -53,11 +72,11 @@ pub fn wait_for<S: Send, T: Send>(
         };
         match allow_threads(|| attempt(state, until)) {
             Ok(done) => return Ok(done),
-            Err((Failure::Timeout, back)) => {
+            Err((why, back)) if why.timed_out() => {
                 state = back;
                 match again(deadline, check_signals) {
                     Ok(true) => continue,
-                    Ok(false) => return Err((Stop::Failed(Failure::Timeout), state)),
+                    Ok(false) => return Err((Stop::Failed(why), state)),
                     Err(PyErrSet) => return Err((Stop::Raised, state)),
                 }
             }

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3_ffi::*;
 
 use super::alloc::try_zeroed;
-use crate::core::{BufferData, Layout};
+use crate::core::{BufferData, Layout, LiveBuffer};
 
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -55,6 +55,8 @@ struct Memory {
     layout: Layout,
     shape: Box<[Py_ssize_t]>,
     strides: Box<[Py_ssize_t]>,
+    /// Counted in `_live_buffers()` while this Buffer owns the memory.
+    _live: LiveBuffer,
 }
 
 impl Memory {
@@ -71,6 +73,7 @@ impl Memory {
             layout: data.layout,
             shape,
             strides,
+            _live: LiveBuffer::new(),
         }
     }
 
@@ -78,7 +81,6 @@ impl Memory {
         BufferData {
             bytes: self.bytes.into_box(),
             layout: self.layout,
-            moved: true,
         }
     }
 }
@@ -176,7 +178,7 @@ pub unsafe fn new_object(tp: *mut PyObject, data: BufferData) -> PyResult<Owned>
 /// # Safety
 /// `obj` is a live Buffer object.
 pub unsafe fn check_movable(obj: *mut PyObject) -> PyResult<()> {
-    // SAFETY: per the contract; the lock is released before raising.
+    // SAFETY: as the caller guarantees; the lock is released before raising.
     let movable = unsafe { inner(obj) }.movable();
     movable.map_err(Refusal::raise)
 }
@@ -190,7 +192,7 @@ pub unsafe fn check_movable(obj: *mut PyObject) -> PyResult<()> {
 /// `obj` is a live Buffer object.
 pub unsafe fn take(obj: *mut PyObject) -> PyResult<BufferData> {
     let taken = {
-        // SAFETY: per the contract.
+        // SAFETY: as the caller guarantees.
         let mut inner = unsafe { inner(obj) };
         inner.movable().map(|()| inner.memory.take())
     };
@@ -205,7 +207,7 @@ pub unsafe fn take(obj: *mut PyObject) -> PyResult<BufferData> {
 /// # Safety
 /// `obj` is a live Buffer object that was emptied by `take`.
 pub unsafe fn put_back(obj: *mut PyObject, data: BufferData) {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     unsafe { inner(obj) }.memory = Some(Memory::new(data));
 }
 

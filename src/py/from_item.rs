@@ -5,11 +5,11 @@ use std::ptr;
 
 use pyo3_ffi::*;
 
-use crate::core::Item;
+use crate::core::{BufferData, Item};
 
 use super::alloc::{advise_huge_pages, copy_bytes};
 use super::buffer;
-use super::errors::raise_from;
+use super::errors::{raise, raise_from};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::handles;
 use super::stack;
@@ -21,8 +21,8 @@ use super::state::State;
 /// # Safety
 /// `state` is this interpreter's module state.
 pub unsafe fn received(state: &State, item: Item) -> PyResult<Owned> {
-    // SAFETY: per the contract.
-    let result = unsafe { object(state, item, 0) };
+    // SAFETY: as the caller guarantees.
+    let result = unsafe { object(state, &mut [], item, 0) };
     if result.is_err() {
         // SAFETY: attached and an exception is set; KeyboardInterrupt and friends pass as is.
         unsafe {
@@ -38,11 +38,17 @@ pub unsafe fn received(state: &State, item: Item) -> PyResult<Owned> {
     result
 }
 
-/// The object for `item`, which sits `depth` containers deep in the item being received.
+/// The object for `item`, which sits `depth` containers deep in the item being received;
+/// `moved` holds the buffers its `Item::BufferAt` placeholders name (each is taken once).
 ///
 /// # Safety
 /// `state` is this interpreter's module state.
-unsafe fn object(state: &State, item: Item, depth: usize) -> PyResult<Owned> {
+unsafe fn object(
+    state: &State,
+    moved: &mut [Option<BufferData>],
+    item: Item,
+    depth: usize,
+) -> PyResult<Owned> {
     // SAFETY: attached (binding invariant).
     unsafe { stack::check(depth)? };
     let depth = depth + 1;
@@ -75,7 +81,7 @@ unsafe fn object(state: &State, item: Item, depth: usize) -> PyResult<Owned> {
                     PyTuple_SetItem(
                         tuple.as_ptr(),
                         i as _,
-                        object(state, item, depth)?.into_ptr(),
+                        object(state, moved, item, depth)?.into_ptr(),
                     );
                 }
                 Ok(tuple)
@@ -87,7 +93,7 @@ unsafe fn object(state: &State, item: Item, depth: usize) -> PyResult<Owned> {
                     PyList_SetItem(
                         list.as_ptr(),
                         i as _,
-                        object(state, item, depth)?.into_ptr(),
+                        object(state, moved, item, depth)?.into_ptr(),
                     );
                 }
                 Ok(list)
@@ -95,26 +101,43 @@ unsafe fn object(state: &State, item: Item, depth: usize) -> PyResult<Owned> {
             Item::Dict(pairs) => {
                 let dict = Owned::new(PyDict_New())?;
                 for (key, value) in pairs.into_vec() {
-                    let key = object(state, key, depth)?;
-                    let value = object(state, value, depth)?;
+                    let key = object(state, moved, key, depth)?;
+                    let value = object(state, moved, value, depth)?;
                     if PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) != 0 {
                         return Err(PyErrSet);
                     }
                 }
                 Ok(dict)
             }
-            Item::Set(items) => {
-                fill_set(state, Owned::new(PySet_New(ptr::null_mut()))?, items, depth)
-            }
+            Item::Set(items) => fill_set(
+                state,
+                moved,
+                Owned::new(PySet_New(ptr::null_mut()))?,
+                items,
+                depth,
+            ),
             Item::FrozenSet(items) => fill_set(
                 state,
+                moved,
                 Owned::new(PyFrozenSet_New(ptr::null_mut()))?,
                 items,
                 depth,
             ),
-            Item::Sender(end) => handles::new_sender(state, end),
-            Item::Receiver(end) => handles::new_receiver(state, end),
+            Item::Sender(end) => handles::new_handle(state, end),
+            Item::Receiver(end) => handles::new_handle(state, end),
             Item::Buffer(data) => buffer::received_view(state, *data),
+            Item::BufferAt(index) => match moved.get_mut(index).and_then(Option::take) {
+                Some(data) => buffer::received_view(state, data),
+                None => Err(raise(
+                    PyExc_SystemError,
+                    "interpchan: a received item names a buffer it does not carry",
+                )),
+            },
+            Item::WithBuffers(parts) => {
+                let (item, buffers) = *parts;
+                let mut buffers: Vec<_> = buffers.into_vec().into_iter().map(Some).collect();
+                object(state, &mut buffers, item, depth)
+            }
             Item::Pickled(data) => {
                 let (_, loads) = state.pickle()?;
                 let bytes = Owned::new(PyBytes_FromStringAndSize(
@@ -136,11 +159,17 @@ unsafe fn object(state: &State, item: Item, depth: usize) -> PyResult<Owned> {
 
 /// # Safety
 /// `set` is a new, empty set or frozenset that nobody else has seen yet.
-unsafe fn fill_set(state: &State, set: Owned, items: Box<[Item]>, depth: usize) -> PyResult<Owned> {
+unsafe fn fill_set(
+    state: &State,
+    moved: &mut [Option<BufferData>],
+    set: Owned,
+    items: Box<[Item]>,
+    depth: usize,
+) -> PyResult<Owned> {
     for item in items.into_vec() {
         // SAFETY: PySet_Add may fill a frozenset that has not been shared yet; `obj` is live.
         unsafe {
-            let obj = object(state, item, depth)?;
+            let obj = object(state, moved, item, depth)?;
             if PySet_Add(set.as_ptr(), obj.as_ptr()) != 0 {
                 return Err(PyErrSet);
             }

@@ -10,6 +10,7 @@ mod async_waker;
 mod blocking;
 mod buffer;
 mod errors;
+mod failure;
 mod ffi;
 mod from_item;
 mod functions;

@@ -16,24 +16,27 @@ use super::state::State;
 /// Deepest nesting of containers that is sent (deeper, or self-referential: `TypeError`).
 pub const MAX_DEPTH: usize = 1000;
 
-/// The Buffer objects whose memory an item took, in the order `Item::visit_moved_buffers`
-/// finds that memory, so that a failed send can give each its memory back.
+/// The Buffer objects whose memory an item took, in the order of the item's buffers (the
+/// `index` of each [`Item::BufferAt`] placeholder), so that a failed send can give each its
+/// memory back.
 pub struct MovedFrom(Vec<Owned>);
 
 impl MovedFrom {
-    /// Gives the moved memory in `item` back to the Buffer objects it came from.
-    pub fn give_back(self, mut item: Item) {
-        let mut objects = self.0.into_iter();
-        item.visit_moved_buffers(&mut |slot| {
-            let obj = objects.next().expect("one object per moved buffer");
-            // SAFETY: `obj` is the live Buffer this memory was taken from.
-            unsafe { buffer::put_back(obj.as_ptr(), slot.take()) };
-        });
+    /// Gives the memory moved into `item` back to the Buffer objects it came from.
+    pub fn give_back(self, item: Item) {
+        if let Item::WithBuffers(parts) = item {
+            let (_, buffers) = *parts;
+            for (obj, data) in self.0.iter().zip(buffers.into_vec()) {
+                // SAFETY: `obj` is the live Buffer this memory was taken from.
+                unsafe { buffer::put_back(obj.as_ptr(), data) };
+            }
+        }
     }
 }
 
 /// Converts `obj` for sending. Buffers inside it are moved only once everything else
-/// converted, so a failure leaves them untouched.
+/// converted, so a failure leaves them untouched; the item then carries their memory beside it
+/// ([`Item::WithBuffers`]), each placeholder naming its Buffer by index.
 ///
 /// # Safety
 /// `obj` is a live object; `state` is this interpreter's module state.
@@ -43,27 +46,27 @@ pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, Move
         buffers: Vec::new(),
         depth: 0,
     };
-    // SAFETY: per the contract.
-    let mut item = unsafe { converter.item(obj)? };
+    // SAFETY: as the caller guarantees.
+    let item = unsafe { converter.item(obj)? };
     let buffers = converter.buffers;
-    if !buffers.is_empty() {
-        let mut taken = Vec::with_capacity(buffers.len());
-        for obj in &buffers {
-            // SAFETY: recorded objects are live Buffers (we hold references to them).
-            match unsafe { buffer::take(obj.as_ptr()) } {
-                Ok(data) => taken.push(data),
-                Err(err) => {
-                    for (obj, data) in buffers.iter().zip(taken) {
-                        // SAFETY: `obj` was emptied by `take` just above.
-                        unsafe { buffer::put_back(obj.as_ptr(), data) };
-                    }
-                    return Err(err);
+    if buffers.is_empty() {
+        return Ok((item, MovedFrom(buffers)));
+    }
+    let mut taken = Vec::with_capacity(buffers.len());
+    for obj in &buffers {
+        // SAFETY: recorded objects are live Buffers (we hold references to them).
+        match unsafe { buffer::take(obj.as_ptr()) } {
+            Ok(data) => taken.push(data),
+            Err(err) => {
+                for (obj, data) in buffers.iter().zip(taken) {
+                    // SAFETY: `obj` was emptied by `take` just above.
+                    unsafe { buffer::put_back(obj.as_ptr(), data) };
                 }
+                return Err(err);
             }
         }
-        let mut taken = taken.into_iter();
-        item.visit_moved_buffers(&mut |slot| *slot = taken.next().expect("one per placeholder"));
     }
+    let item = Item::WithBuffers(Box::new((item, taken.into_boxed_slice())));
     Ok((item, MovedFrom(buffers)))
 }
 
@@ -109,9 +112,9 @@ impl Converter<'_> {
                     PyComplex_ImagAsDouble(obj),
                 ))
             } else if tp.cast() == self.state.sender_type {
-                handles::sendable_sender(self.state, obj).map(Item::Sender)
+                handles::sendable(self.state, obj).map(Item::Sender)
             } else if tp.cast() == self.state.receiver_type {
-                handles::sendable_receiver(self.state, obj).map(Item::Receiver)
+                handles::sendable(self.state, obj).map(Item::Receiver)
             } else if tp.cast() == self.state.buffer_type {
                 self.buffer(obj)
             } else if PyObject_CheckBuffer(obj) != 0 {
@@ -281,7 +284,8 @@ impl Converter<'_> {
         self.all(elements)
     }
 
-    /// Records a Buffer to move once conversion has succeeded; a placeholder stands in for it.
+    /// Records a Buffer to move once conversion has succeeded; a placeholder naming its place in
+    /// the record stands in for it.
     unsafe fn buffer(&mut self, obj: *mut PyObject) -> PyResult<Item> {
         if self.buffers.iter().any(|b| b.as_ptr() == obj) {
             return Err(value_error(
@@ -292,7 +296,7 @@ impl Converter<'_> {
         unsafe { buffer::check_movable(obj)? };
         // SAFETY: as above.
         self.buffers.push(unsafe { Owned::borrowed(obj) });
-        Ok(Item::Buffer(Box::new(BufferData::moved(Box::default()))))
+        Ok(Item::BufferAt(self.buffers.len() - 1))
     }
 
     unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
@@ -342,8 +346,8 @@ impl Converter<'_> {
 /// `obj` is a live list.
 #[cfg(Py_GIL_DISABLED)]
 unsafe fn list_items(obj: *mut PyObject) -> Vec<Owned> {
-    // SAFETY: per the contract. Inside the critical section no other thread changes the list
-    // and only reference counting runs here (no Python code), so the size stays valid and
+    // SAFETY: as the caller guarantees. Inside the critical section no other thread changes the
+    // list and only reference counting runs here (no Python code), so the size stays valid and
     // each borrowed item is live when we take our reference to it.
     unsafe {
         critical_section(obj, || {
@@ -445,7 +449,7 @@ unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
 /// # Safety
 /// `obj` is a live object with the buffer protocol.
 unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let view = match unsafe { BufferView::get(obj, PyBUF_FULL_RO) } {
         Ok(view) => view,
         Err(PyErrSet) => {
@@ -475,9 +479,5 @@ unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
     .unwrap_or_else(|| Layout::bytes(view.len()));
     let mut bytes = super::alloc::try_zeroed(view.len()).ok_or_else(memory_error)?;
     view.copy_to(&mut bytes)?;
-    Ok(Some(BufferData {
-        bytes,
-        layout,
-        moved: false,
-    }))
+    Ok(Some(BufferData { bytes, layout }))
 }
