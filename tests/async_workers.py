@@ -11,10 +11,12 @@ TIMEOUT = 30.0
 
 
 def _import_asyncio() -> Any:
-    """asyncio for a sub-interpreter: on 3.12 without its C accelerator, whose import there can
-    abort the process at exit (a CPython 3.12 bug); the pure-Python Task and Future are used."""
+    """asyncio for a sub-interpreter: on 3.12 without its C accelerator and without ssl, whose
+    imports there can abort the process (CPython 3.12 bugs); the pure-Python Task and Future
+    are used, and asyncio works without ssl."""
     if sys.version_info < (3, 13) and "asyncio" not in sys.modules:
-        sys.modules.setdefault("_asyncio", None)  # type: ignore[arg-type]
+        for name in ("_asyncio", "ssl", "_ssl"):
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     import asyncio
 
     return asyncio
@@ -97,49 +99,63 @@ def async_cancel_then_receive(rx: interpchan.Receiver, ready: interpchan.Sender)
 
 
 def subinterpreter_scenario() -> str:
-    """Run in a subprocess by the tests: asyncio loops in own-GIL sub-interpreters and in the
-    main interpreter exchange items through recv_async, send_async, async for and select_async."""
-    import asyncio
+    """Run in a subprocess by the tests: asyncio loops in own-GIL sub-interpreters (and, on
+    3.13+, in the main interpreter at the same time) exchange items through recv_async,
+    send_async, async for and select_async.
+
+    CPython 3.12.1 crashes ("free(): invalid pointer") when event loops run at the same time in
+    two interpreters, with or without interpchan (a bare _xxsubinterpreters script shows it), so
+    there the workers run one at a time and the main interpreter uses blocking calls.
+    """
+    concurrent = sys.version_info >= (3, 13)
 
     to_tx, to_rx = interpchan.channel(capacity=4)
     from_tx, from_rx = interpchan.channel(capacity=4)
     echo = interpchan.spawn(async_echo, to_rx, from_tx)
     to_rx.close()
     from_tx.close()
+    if concurrent:
+        import asyncio
+
+        async def main() -> list[Any]:
+            async def feed() -> None:
+                for i in range(300):
+                    await to_tx.send_async(i)
+                to_tx.close()
+
+            feeder = asyncio.ensure_future(feed())
+            got = [item async for item in from_rx]
+            await feeder
+            return got
+
+        got = asyncio.run(main())
+    else:
+        got = []
+        for i in range(300):
+            to_tx.send(i, timeout=TIMEOUT)
+            got.append(from_rx.recv(timeout=TIMEOUT))
+        to_tx.close()
+    assert got == list(range(300)), got
+    assert echo.join(TIMEOUT) == 300
 
     ins = [interpchan.channel() for _ in range(3)]
     sum_tx, sum_rx = interpchan.channel()
     summer = interpchan.spawn(async_select_sum, [rx for _, rx in ins], sum_tx)
     sum_tx.close()
+    for tag, (tx, rx) in enumerate(ins):
+        rx.close()
+        for i in range(50):
+            tx.send(tag + i)
+        tx.close()
+    assert summer.join(TIMEOUT) == 150
+    assert sum_rx.recv(timeout=TIMEOUT) == sum(tag + i for tag in range(3) for i in range(50))
 
     c_tx, c_rx = interpchan.channel()
     ready_tx, ready_rx = interpchan.channel()
     canceller = interpchan.spawn(async_cancel_then_receive, c_rx, ready_tx)
     c_rx.close()
     ready_tx.close()
-
-    async def main() -> list[Any]:
-        async def feed() -> None:
-            for i in range(300):
-                await to_tx.send_async(i)
-            to_tx.close()
-
-        feeder = asyncio.ensure_future(feed())
-        got = [item async for item in from_rx]
-        await feeder
-        for tag, (tx, rx) in enumerate(ins):
-            rx.close()
-            for i in range(50):
-                await tx.send_async(tag + i)
-            tx.close()
-        assert await ready_rx.recv_async(timeout=TIMEOUT) == "waiting"
-        await c_tx.send_async("the one item")
-        return got
-
-    got = asyncio.run(main())
-    assert got == list(range(300)), got
-    assert echo.join(TIMEOUT) == 300
-    assert summer.join(TIMEOUT) == 150
-    assert sum_rx.recv(timeout=TIMEOUT) == sum(tag + i for tag in range(3) for i in range(50))
+    assert ready_rx.recv(timeout=TIMEOUT) == "waiting"
+    c_tx.send("the one item")
     assert canceller.join(TIMEOUT) == "the one item"
     return "subinterpreter scenario ok"
