@@ -142,22 +142,55 @@ def test_cancellation_hammer(seed: int) -> None:
 
 
 def test_send_hammer() -> None:
-    """send_async on a one-slot channel drained by another interpreter, cut short at random:
-    each raise means not enqueued (the item is sent again), so the receiver gets every item
-    exactly once, in order."""
+    """send_async on a one-slot channel, cut short at random (cancelled, timed out) while it
+    waits for room: a raise means not enqueued, so the item is sent again, and the consumer gets
+    every item exactly once, in order. The consumer takes one item only when the producer opens
+    its gate, which it does when a send is waiting, so sends often find the slot taken."""
     rng = random.Random(3)
     tx, rx = interpchan.channel(capacity=1)
-    out_tx, out_rx = interpchan.channel()
-    consumer = interpchan.spawn(async_workers.consume_blocking, rx, out_tx)
-    rx.close()
-    out_tx.close()
     stats = dict.fromkeys(["send_cancelled", "send_timeouts"], 0)
 
-    async def main() -> None:
-        async with asyncio.timeout(LIMIT):
-            await _async_producer(rng, tx, 0, stats)
+    async def main() -> list[Any]:
+        gate = asyncio.Event()
+        finished = False
 
-    asyncio.run(main())
-    assert consumer.join(LIMIT) == ITEMS_PER_PRODUCER
-    assert list(out_rx) == [(0, i) for i in range(ITEMS_PER_PRODUCER)]
-    assert stats["send_cancelled"] + stats["send_timeouts"] >= 100, stats
+        async def consume() -> list[Any]:
+            got = []
+            while True:
+                if not finished:
+                    await gate.wait()
+                    gate.clear()
+                try:
+                    got.append(await rx.recv_async())
+                except interpchan.ChannelClosed:
+                    return got
+
+        consumer = asyncio.ensure_future(consume())
+        i = 0
+        while i < ITEMS_PER_PRODUCER:
+            send = asyncio.ensure_future(tx.send_async(i, timeout=rng.choice([None, 0, 1e-4])))
+            await asyncio.sleep(0)  # the send runs: done at once, or waiting for room
+            waiting = not send.done()
+            if rng.random() < 0.4:
+                send.cancel()
+            if waiting:
+                gate.set()  # the consumer takes the item in the slot
+            await asyncio.wait([send])
+            if send.cancelled():
+                stats["send_cancelled"] += 1
+            elif isinstance(send.exception(), TimeoutError):
+                stats["send_timeouts"] += 1
+            else:
+                assert send.exception() is None
+                i += 1
+        tx.close()
+        finished = True
+        gate.set()
+        return await consumer
+
+    async def bounded() -> list[Any]:
+        async with asyncio.timeout(LIMIT):
+            return await main()
+
+    assert asyncio.run(bounded()) == list(range(ITEMS_PER_PRODUCER))
+    assert stats["send_cancelled"] >= 100 and stats["send_timeouts"] >= 100, stats
