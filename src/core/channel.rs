@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use crossbeam_channel as cb;
 
-use super::item::Item;
+use super::collect;
 use super::notify::WaitList;
+use super::parcel::Parcel;
 use super::registry;
 
 /// What both ends of a channel know about it.
@@ -23,6 +24,10 @@ pub struct ChannelInfo {
     pub capacity: Option<usize>,
     senders_gone: AtomicBool,
     receivers_gone: AtomicBool,
+    /// Some queued item held a Receiver: the cycle collector's index may have an entry for it.
+    indexed: AtomicBool,
+    /// The cycle collector found this channel unreachable: references no longer resolve to it.
+    collected: AtomicBool,
     /// Event loops waiting for an item (or for the channel to close).
     pub receive_waiters: WaitList,
     /// Event loops waiting for room (or for the channel to close).
@@ -38,6 +43,21 @@ impl ChannelInfo {
     /// True once no receiving end remains anywhere.
     pub fn receivers_gone(&self) -> bool {
         self.receivers_gone.load(Ordering::Acquire)
+    }
+
+    /// True once the cycle collector found this channel unreachable.
+    pub fn collected(&self) -> bool {
+        self.collected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_collected(&self) {
+        self.collected.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn mark_indexed(&self) {
+        if !self.indexed.load(Ordering::Relaxed) {
+            self.indexed.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The key under which event loops learn that receiving may now succeed (or fail for good).
@@ -79,14 +99,14 @@ impl RecvEnd {
 /// The sending end: alive while any Sender handle, or any Sender item in flight, holds it.
 #[derive(Debug)]
 pub struct SendEnd {
-    pub(crate) tx: cb::Sender<Item>,
+    pub(crate) tx: cb::Sender<Parcel>,
     pub info: Arc<ChannelInfo>,
 }
 
 /// The receiving end: alive while any Receiver handle, or any Receiver item in flight, holds it.
 #[derive(Debug)]
 pub struct RecvEnd {
-    pub(crate) rx: cb::Receiver<Item>,
+    pub(crate) rx: cb::Receiver<Parcel>,
     pub info: Arc<ChannelInfo>,
 }
 
@@ -121,12 +141,16 @@ impl Drop for RecvEnd {
         // channels, but for bounded ones only once every sender is gone too. Bounded by the
         // count queued now, so senders cannot keep this busy; not for rendezvous channels,
         // where a receive would complete a blocked send.
+        // Items holding other channels' ends are dropped without recursion (`Parcel`'s drop).
         if self.info.capacity.is_some_and(|cap| cap > 0) {
             for _ in 0..self.rx.len() {
                 if self.rx.try_recv().is_err() {
                     break;
                 }
             }
+        }
+        if self.info.indexed.load(Ordering::Relaxed) {
+            collect::forget(self.info.id);
         }
         registry::end_dropped(self.info.id);
     }
@@ -142,6 +166,30 @@ impl Drop for RecvEnd {
 /// assert!(rx.info.senders_gone());
 /// ```
 pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
+    try_channel(capacity).expect("out of memory for a bounded channel's slots")
+}
+
+/// The memory a bounded channel's queue could not get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// Like [`channel`], but a bounded channel whose slots cannot be allocated is an error rather
+/// than an abort. crossbeam allocates all `capacity` slots at once and aborts the process if it
+/// cannot; so the same amount is first asked for with a fallible allocation (and given back).
+/// Another thread could take that memory between the two, so this is a strong guard, not a
+/// guarantee: the residual window is documented.
+///
+/// ```
+/// use interpchan::core::channel::try_channel;
+/// assert!(try_channel(Some(usize::MAX / 64)).is_err());
+/// assert!(try_channel(Some(8)).is_ok());
+/// ```
+pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd>), OutOfMemory> {
+    if let Some(cap) = capacity {
+        // A crossbeam slot is a stamp (a usize) next to the message: the layout of this pair.
+        let mut probe: Vec<(usize, Parcel)> = Vec::new();
+        probe.try_reserve_exact(cap).map_err(|_| OutOfMemory)?;
+    }
     let (tx, rx) = match capacity {
         None => cb::unbounded(),
         Some(cap) => cb::bounded(cap),
@@ -153,6 +201,8 @@ pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
         capacity,
         senders_gone: AtomicBool::new(false),
         receivers_gone: AtomicBool::new(false),
+        indexed: AtomicBool::new(false),
+        collected: AtomicBool::new(false),
         receive_waiters: WaitList::default(),
         send_waiters: WaitList::default(),
     });
@@ -162,19 +212,20 @@ pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
     });
     let recv = Arc::new(RecvEnd { rx, info });
     registry::insert(&send, &recv);
-    (send, recv)
+    Ok((send, recv))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Item;
 
     #[test]
     fn queued_items_go_with_the_last_receiver() {
         for cap in [None, Some(2)] {
             let (tx, rx) = channel(cap);
             let (other_tx, other_rx) = channel(None);
-            tx.tx.try_send(Item::Sender(other_tx)).unwrap();
+            tx.tx.try_send(Item::Sender(other_tx).into()).unwrap();
             drop(rx);
             assert_eq!(tx.len(), 0, "capacity {cap:?}");
             assert!(other_rx.info.senders_gone(), "capacity {cap:?}");

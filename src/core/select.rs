@@ -90,9 +90,9 @@ fn run(
             .expect("select returned an operation it was not given");
         let (index, end) = &live[slot];
         if recv_ops[slot] == chosen {
-            if let Ok(item) = oper.recv(&end.rx) {
+            if let Ok(parcel) = oper.recv(&end.rx) {
                 end.taken();
-                return Ok((*index, item));
+                return Ok((*index, parcel.unpack()));
             }
             // Disconnected and drained: skip it from now on.
         } else {

@@ -12,6 +12,7 @@ use super::buffer;
 use super::errors::{raise, raise_from};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::handles;
+use super::shared_buffer;
 use super::stack;
 use super::state::State;
 
@@ -126,6 +127,7 @@ unsafe fn object(
             Item::Sender(end) => handles::new_handle(state, end),
             Item::Receiver(end) => handles::new_handle(state, end),
             Item::Buffer(data) => buffer::received_view(state, *data),
+            Item::Shared(shared) => shared_buffer::received_view(state, shared),
             Item::BufferAt(index) => match moved.get_mut(index).and_then(Option::take) {
                 Some(data) => buffer::received_view(state, data),
                 None => Err(raise(
