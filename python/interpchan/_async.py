@@ -53,6 +53,8 @@ def _check_timeout(timeout: object) -> float | None:
         raise ValueError("timeout must not be NaN")
     if seconds < 0:
         raise ValueError("timeout must be non-negative")
+    if math.isinf(seconds):
+        return None  # as good as none (and some loops cannot schedule a timer that far)
     return seconds
 
 
