@@ -264,6 +264,40 @@ mod tests {
     }
 
     #[test]
+    fn channel_operations_wake_the_watching_side() {
+        use crate::core::{channel, Handle, Item};
+        let (tx, rx) = channel(Some(2));
+        let (tx, rx) = (Handle::new(tx), Handle::new(rx));
+        let n = Arc::new(Notifier::new().unwrap());
+        let info = rx.info().clone();
+        info.receive_waiters.add(&n);
+        info.send_waiters.add(&n);
+        tx.try_send(Item::Int(1)).unwrap();
+        assert_eq!(n.take(), vec![info.receive_key()]);
+        tx.try_send(Item::Int(2)).unwrap();
+        n.take();
+        assert!(rx.try_recv().is_ok());
+        assert_eq!(n.take(), vec![info.send_key()], "room was made");
+        drop(tx); // the last sender: receivers learn it (one item is still queued)
+        assert_eq!(n.take(), vec![info.receive_key()]);
+        assert!(rx.try_recv().is_ok());
+        // The last item of a channel whose senders are gone: the receivers learn it is closed.
+        let mut keys = n.take();
+        keys.sort_unstable();
+        assert_eq!(keys, vec![info.receive_key(), info.send_key()]);
+        assert!(rx.close());
+        let mut keys = n.take();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            vec![info.receive_key(), info.send_key()],
+            "close wakes both"
+        );
+        assert!(!rx.close());
+        assert!(n.take().is_empty(), "closing a closed handle wakes nothing");
+    }
+
+    #[test]
     fn wakes_from_many_threads_are_all_seen() {
         let n = Arc::new(Notifier::new().unwrap());
         let list = Arc::new(WaitList::default());
