@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import statistics
 import sys
@@ -217,7 +218,7 @@ def main() -> None:
         rows.append(("janus queues + a thread", rt_janus))
     p50s = {}
     for name, fn in rows:
-        runs = measure(lambda fn=fn: runner(fn(n_rt)), repeats)
+        runs = measure(functools.partial(lambda f: runner(f(n_rt)), fn), repeats)
         p50 = statistics.median(percentile(r, 0.5) for r in runs) * 1e6
         p99 = statistics.median(percentile(r, 0.99) for r in runs) * 1e6
         p50s[name] = p50
