@@ -27,13 +27,16 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterable
-from typing import Any
 
 from . import _interpchan
 from ._interpchan import ChannelClosed, Empty, Full, Receiver, Sender, _Waker, select
 
 __all__ = ["select_async"]
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports interpchan
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 # One hub per running loop, keyed by id(loop). A hub holds its loop, so the id cannot be reused
 # while the hub lives; the loop holds the hub only through its reader registration (and waiting

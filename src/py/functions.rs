@@ -1,4 +1,4 @@
-//! The module's functions: `channel`, `select`, and `_restore` (which unpickles handles).
+//! The module's functions: `channel`, `select`, `_restore` (which unpickles handles), `_close_all`.
 
 use std::ptr;
 use std::time::Instant;
@@ -173,7 +173,18 @@ unsafe extern "C" fn collect(
     unsafe { PyLong_FromSize_t(found) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 8] = [
+unsafe extern "C" fn close_all(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let closed = super::tracked::close_all();
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(closed) }
+}
+
+pub static mut FUNCTIONS: [PyMethodDef; 9] = [
     function(
         c"channel",
         channel,
@@ -209,6 +220,12 @@ interpreters, and of SharedBuffer memories that any holder keeps (for leak check
         collect,
         c"_collect()\n--\n\nFree channels that only unreachable channels' queues hold now; return \
 how many were found (it also runs by itself; for tests).",
+    ),
+    function(
+        c"_close_all",
+        close_all,
+        c"_close_all()\n--\n\nClose every handle this interpreter holds (run when it exits); \
+return how many were open.",
     ),
     function(
         c"_open_wakers",
