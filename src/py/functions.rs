@@ -69,31 +69,61 @@ unsafe extern "C" fn select(
     }
 }
 
-/// The receivers given to `select`, each checked and held by us while we wait.
+/// The receivers given to `select`, each checked and held by us while we wait. Types are
+/// checked before anything is taken from the argument, and each element as soon as it is
+/// taken: iterating a Receiver would take (and lose) its items, so a Receiver given instead
+/// of a list of them, or an iterable whose iterator is a Receiver, is refused untouched.
 ///
 /// # Safety
 /// `receivers` is a live object; `state` this interpreter's module state.
 unsafe fn receiver_list(state: &State, receivers: *mut PyObject) -> PyResult<Vec<Owned>> {
-    // SAFETY: `receivers` is live; PySequence_List accepts any iterable.
-    let list = unsafe { Owned::new(PySequence_List(receivers))? };
-    // SAFETY: `list` is a live list we own; nobody else can change it.
-    let objects: Vec<Owned> = unsafe {
-        (0..PyList_Size(list.as_ptr()))
-            .map(|i| Owned::borrowed(PyList_GetItem(list.as_ptr(), i)))
-            .collect()
-    };
-    if objects.is_empty() {
-        return Err(value_error("select() needs at least one Receiver"));
-    }
-    for obj in &objects {
+    // SAFETY: `receivers` is live.
+    unsafe { refuse_handle(state, receivers, "a Receiver or Sender")? };
+    // SAFETY: as above; returns a new reference or null.
+    let iter = unsafe { Owned::new(PyObject_GetIter(receivers))? };
+    // SAFETY: `iter` is live.
+    unsafe { refuse_handle(state, iter.as_ptr(), "an iterable whose iterator is a handle")? };
+    let mut objects = Vec::new();
+    loop {
+        // SAFETY: `iter` is a live iterator; each call returns a new reference or null.
+        let next = unsafe { PyIter_Next(iter.as_ptr()) };
+        if next.is_null() {
+            // SAFETY: attached; null with no exception is the end of iteration.
+            if unsafe { !PyErr_Occurred().is_null() } {
+                return Err(PyErrSet);
+            }
+            break;
+        }
+        // SAFETY: `next` is a new reference we now own.
+        let obj = unsafe { Owned::new(next)? };
         // SAFETY: `obj` is live.
         if unsafe { Py_TYPE(obj.as_ptr()) }.cast() != state.receiver_type {
             // SAFETY: `obj` is live.
             let name = unsafe { type_name(obj.as_ptr()) };
             return Err(type_error(&format!("select() takes Receivers, not {name}")));
         }
+        objects.push(obj);
+    }
+    if objects.is_empty() {
+        return Err(value_error("select() needs at least one Receiver"));
     }
     Ok(objects)
+}
+
+/// `TypeError` if `obj` is a Sender or Receiver (`what` says what was given), before anything
+/// iterates it.
+///
+/// # Safety
+/// `obj` is a live object; `state` this interpreter's module state.
+unsafe fn refuse_handle(state: &State, obj: *mut PyObject, what: &str) -> PyResult<()> {
+    // SAFETY: `obj` is live.
+    let tp = unsafe { Py_TYPE(obj) }.cast::<PyObject>();
+    if tp == state.receiver_type || tp == state.sender_type {
+        return Err(type_error(&format!(
+            "select() takes an iterable of Receivers, not {what}: use select([rx])"
+        )));
+    }
+    Ok(())
 }
 
 /// Waits for the first item among `handles` (GIL released while blocking).

@@ -42,6 +42,7 @@ pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, Move
         state,
         buffers: Vec::new(),
         depth: 0,
+        hashed: false,
     };
     // SAFETY: per the contract.
     let mut item = unsafe { converter.item(obj)? };
@@ -71,6 +72,9 @@ struct Converter<'s> {
     state: &'s State,
     buffers: Vec<Owned>,
     depth: usize,
+    /// True inside a set or frozenset element or a dict key: there an item must arrive
+    /// hashable, which a received memoryview (writable) is not.
+    hashed: bool,
 }
 
 impl Converter<'_> {
@@ -100,9 +104,9 @@ impl Converter<'_> {
             } else if tp == &raw mut PyDict_Type {
                 self.nested(|c| c.dict(obj)).map(Item::Dict)
             } else if tp == &raw mut PySet_Type {
-                self.nested(|c| c.iterable(obj)).map(Item::Set)
+                self.nested(|c| c.hashing(|c| c.iterable(obj))).map(Item::Set)
             } else if tp == &raw mut PyFrozenSet_Type {
-                self.nested(|c| c.iterable(obj)).map(Item::FrozenSet)
+                self.nested(|c| c.hashing(|c| c.iterable(obj))).map(Item::FrozenSet)
             } else if tp == &raw mut PyComplex_Type {
                 Ok(Item::Complex(
                     PyComplex_RealAsDouble(obj),
@@ -113,8 +117,10 @@ impl Converter<'_> {
             } else if tp.cast() == self.state.receiver_type {
                 handles::sendable_receiver(self.state, obj).map(Item::Receiver)
             } else if tp.cast() == self.state.buffer_type {
+                self.refuse_if_hashed(obj)?;
                 self.buffer(obj)
-            } else if PyObject_CheckBuffer(obj) != 0 {
+            } else if PyObject_CheckBuffer(obj) != 0 && !subclass_of_buffer_type(tp) {
+                self.refuse_if_hashed(obj)?;
                 match copy_buffer(obj)? {
                     Some(data) => Ok(Item::Buffer(Box::new(data))),
                     None => self.pickled(obj),
@@ -123,6 +129,32 @@ impl Converter<'_> {
                 self.pickled(obj)
             }
         }
+    }
+
+    /// Runs `f` with `hashed` set (for set elements and dict keys).
+    fn hashing<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
+        let outer = std::mem::replace(&mut self.hashed, true);
+        let result = f(self);
+        self.hashed = outer;
+        result
+    }
+
+    /// `TypeError` for a buffer object (a Buffer or one that would be copied) inside a set
+    /// element or dict key: it would arrive as a writable memoryview, which cannot be hashed,
+    /// so the item could be sent but never received. Nothing has been moved yet.
+    ///
+    /// # Safety
+    /// `obj` is a live object.
+    unsafe fn refuse_if_hashed(&self, obj: *mut PyObject) -> PyResult<()> {
+        if !self.hashed {
+            return Ok(());
+        }
+        // SAFETY: per the contract.
+        let name = unsafe { type_name(obj) };
+        Err(type_error(&format!(
+            "cannot send a {name} inside a set, frozenset or dict key: it would arrive as a \
+             writable memoryview, which is unhashable (send bytes(...) instead)"
+        )))
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
@@ -230,7 +262,7 @@ impl Converter<'_> {
         let mut pairs = vec_with_capacity(entries.len() as Py_ssize_t)?;
         for (key, value) in entries {
             // SAFETY: we hold references to both.
-            let key = unsafe { self.item(key.as_ptr())? };
+            let key = self.hashing(|c| unsafe { c.item(key.as_ptr()) })?;
             // SAFETY: as above.
             let value = unsafe { self.item(value.as_ptr())? };
             pairs.push((key, value));
@@ -435,6 +467,21 @@ unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
         let mut out = super::alloc::try_zeroed(size).ok_or_else(memory_error)?;
         super::alloc::copy_bytes(data.cast::<u8>(), out.as_mut_ptr(), size);
         Ok(out)
+    }
+}
+
+/// True for a subclass of a type with the buffer protocol (a `bytes`, `bytearray`,
+/// `array.array` or numpy array subclass, say): such objects are pickled, so that their type
+/// (and whatever the subclass adds) arrives, rather than copied into a plain memoryview.
+///
+/// # Safety
+/// `tp` is a live type.
+unsafe fn subclass_of_buffer_type(tp: *mut PyTypeObject) -> bool {
+    // SAFETY: `tp` is live; PyType_GetSlot reads static and heap types alike (3.10+), and
+    // `Py_bf_getbuffer` is readable through it in the limited API from 3.11.
+    unsafe {
+        let base = PyType_GetSlot(tp, Py_tp_base).cast::<PyTypeObject>();
+        !base.is_null() && !PyType_GetSlot(base, Py_bf_getbuffer).is_null()
     }
 }
 
