@@ -177,7 +177,29 @@ unsafe extern "C" fn live_channels(
     unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 5] = [
+unsafe extern "C" fn signal_slices(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let count = super::blocking::SIGNAL_SLICES.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromUnsignedLongLong(count) }
+}
+
+unsafe extern "C" fn blocked_calls(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let count = super::blocking::BLOCKED_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(count) }
+}
+
+pub static mut FUNCTIONS: [PyMethodDef; 7] = [
     function(
         c"channel",
         channel,
@@ -201,6 +223,17 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
+    ),
+    function(
+        c"_signal_slices",
+        signal_slices,
+        c"_signal_slices()\n--\n\nHow many times a blocked call woke up only to run signal handlers \
+(for tests: only the main thread of the main interpreter does).",
+    ),
+    function(
+        c"_blocked_calls",
+        blocked_calls,
+        c"_blocked_calls()\n--\n\nNumber of calls blocked in this process right now (for tests).",
     ),
     END_METHOD,
 ];
