@@ -96,7 +96,7 @@ thread_local! {
 
 /// True in the main thread of the main interpreter, where CPython runs signal handlers (a
 /// thread may run several interpreters in turn, so the interpreter is checked on every call).
-fn runs_signal_handlers() -> bool {
+pub fn runs_signal_handlers() -> bool {
     // SAFETY: attached (binding invariant), so there is a current interpreter.
     if unsafe { PyInterpreterState_GetID(PyInterpreterState_Get()) } != 0 {
         return false;

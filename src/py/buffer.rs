@@ -12,7 +12,6 @@ use crate::core::{BufferData, Layout};
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::methods::{getset, method_noargs, slot, END_GETSET, END_METHOD, END_SLOT};
-use super::state::State;
 
 /// Bytes owned through a raw pointer rather than a `Box`, so that the pointers handed to
 /// Python views stay valid (no `&mut` to the bytes is ever made while views exist).
@@ -207,17 +206,6 @@ pub unsafe fn take(obj: *mut PyObject) -> PyResult<BufferData> {
 pub unsafe fn put_back(obj: *mut PyObject, data: BufferData) {
     // SAFETY: per the contract.
     unsafe { inner(obj) }.memory = Some(Memory::new(data));
-}
-
-/// Received memory as a `memoryview` whose `.obj` is a new Buffer owning it.
-///
-/// # Safety
-/// `state` is this interpreter's module state.
-pub unsafe fn received_view(state: &State, data: BufferData) -> PyResult<Owned> {
-    // SAFETY: the state's buffer type is this interpreter's Buffer type.
-    let buffer = unsafe { new_object(state.buffer_type, data)? };
-    // SAFETY: `buffer` is live; the view takes its own reference to it.
-    unsafe { Owned::new(PyMemoryView_FromObject(buffer.as_ptr())) }
 }
 
 unsafe extern "C" fn tp_new(

@@ -63,7 +63,7 @@ unsafe extern "C" fn select(
                 ),
                 Stop::Raised => PyErrSet,
             })?;
-            let item = received(state, item)?;
+            let item = received(state, item, || handles[index].channel_end())?;
             Owned::new(PyTuple_Pack(2, objects[index].as_ptr(), item.as_ptr()))
         })
     }
