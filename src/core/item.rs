@@ -38,6 +38,16 @@ pub enum Item {
     Buffer(Box<BufferData>),
     /// Anything else, as a protocol-5 pickle.
     Pickled(Box<[u8]>),
+    /// A pickle that names channel handles (a Sender inside a dataclass, say), with the ends
+    /// it names, so that they live until it is unpickled, as handles in a tuple do.
+    PickledWithHandles(Box<CarryingPickle>),
+}
+
+/// A pickle and the channel ends (`Item::Sender` / `Item::Receiver`) it names.
+#[derive(Debug)]
+pub struct CarryingPickle {
+    pub data: Box<[u8]>,
+    pub handles: Box<[Item]>,
 }
 
 impl Item {

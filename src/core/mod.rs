@@ -25,6 +25,6 @@ pub mod spin;
 pub use buffer::{BufferData, Layout};
 pub use channel::{channel, ChannelInfo, RecvEnd, SendEnd};
 pub use handle::{Failure, Handle, RecvFailure, SendFailure};
-pub use item::Item;
+pub use item::{CarryingPickle, Item};
 pub use registry::{EndRef, LookupError};
 pub use select::{select, try_select, SelectFailure};

@@ -240,6 +240,11 @@ fn refill(item: &mut Item, parts: &mut std::vec::IntoIter<Restored>) {
                 *data = back;
             }
         }
+        Item::PickledWithHandles(pickle) => {
+            if let Some(Restored::Pickle(back)) = parts.next() {
+                pickle.data = back;
+            }
+        }
         Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
             for item in items.iter_mut() {
                 refill(item, parts);
@@ -353,25 +358,41 @@ unsafe fn object(
                 }
                 Ok(view)
             }
-            Item::Pickled(data) => {
-                let (_, loads) = state.pickle()?;
-                let bytes = Owned::new(PyBytes_FromStringAndSize(
-                    data.as_ptr().cast(),
-                    data.len() as _,
-                ))?;
-                // The copy is all `loads` needs: free ours now (a large pickle is not held
-                // twice), keeping the bytes object to put it back if the receive is interrupted.
-                *data = Box::default();
-                taken.0.push(TakenPart::Pickle(bytes.clone()));
-                let args = [bytes.as_ptr()];
-                Owned::new(PyObject_Vectorcall(
-                    loads,
-                    args.as_ptr(),
-                    1,
-                    ptr::null_mut(),
-                ))
-            }
+            Item::Pickled(data) => unpickle(state, data, taken),
+            // The carried handles stay in the item, keeping their ends alive, until the
+            // references in the pickle have been resolved (the item is dropped after that).
+            Item::PickledWithHandles(pickle) => unpickle(state, &mut pickle.data, taken),
         }
+    }
+}
+
+/// The object a pickle stands for. The pickle is taken out of `data` (and recorded in
+/// `taken`).
+///
+/// # Safety
+/// `state` is this interpreter's module state.
+unsafe fn unpickle(state: &State, data: &mut Box<[u8]>, taken: &mut Taken) -> PyResult<Owned> {
+    let (_, loads) = state.pickle()?;
+    // SAFETY: attached; returns a new reference or null.
+    let bytes = unsafe {
+        Owned::new(PyBytes_FromStringAndSize(
+            data.as_ptr().cast(),
+            data.len() as _,
+        ))?
+    };
+    // The copy is all `loads` needs: free ours now (a large pickle is not held twice),
+    // keeping the bytes object to put it back if the receive is interrupted.
+    *data = Box::default();
+    taken.0.push(TakenPart::Pickle(bytes.clone()));
+    let args = [bytes.as_ptr()];
+    // SAFETY: attached; `loads` and `bytes` are live; returns a new reference or null.
+    unsafe {
+        Owned::new(PyObject_Vectorcall(
+            loads,
+            args.as_ptr(),
+            1,
+            ptr::null_mut(),
+        ))
     }
 }
 

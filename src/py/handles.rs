@@ -1,5 +1,6 @@
 //! What `Sender` and `Receiver` share: the handle object, clone/close/pickle, and attributes.
 
+use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use pyo3_ffi::*;
 
 use crate::core::handle::End;
-use crate::core::{EndRef, Handle, LookupError, RecvEnd, SendEnd};
+use crate::core::{EndRef, Handle, Item, LookupError, RecvEnd, SendEnd};
 
 use super::args::no_args;
 use super::errors::{raise, raise_from, value_error};
@@ -31,6 +32,8 @@ pub trait Kind: End + Send + Sync + Sized + 'static {
     fn reference(end: &Self) -> EndRef;
     fn lookup(reference: &EndRef) -> Result<Arc<Self>, LookupError>;
     fn is_closed(handle: &Handle<Self>) -> bool;
+    /// The item that carries this end.
+    fn item(end: Arc<Self>) -> Item;
 }
 
 impl Kind for SendEnd {
@@ -48,6 +51,9 @@ impl Kind for SendEnd {
     fn is_closed(handle: &Handle<Self>) -> bool {
         handle.is_closed()
     }
+    fn item(end: Arc<Self>) -> Item {
+        Item::Sender(end)
+    }
 }
 
 impl Kind for RecvEnd {
@@ -64,6 +70,9 @@ impl Kind for RecvEnd {
     }
     fn is_closed(handle: &Handle<Self>) -> bool {
         handle.is_closed()
+    }
+    fn item(end: Arc<Self>) -> Item {
+        Item::Receiver(end)
     }
 }
 
@@ -205,8 +214,24 @@ pub unsafe extern "C" fn exit<E: Kind>(
     ret(boolean(false))
 }
 
+thread_local! {
+    /// While a send pickles an item on this thread: the ends of the handles pickled so far.
+    static CARRIED: RefCell<Option<Vec<Item>>> = const { RefCell::new(None) };
+}
+
+/// Runs `pickle` (a send pickling an item), and returns with its result the ends of the
+/// handles it pickled (in any interpreter on this thread, nested sends apart), for the item
+/// to carry.
+pub fn carrying<T>(pickle: impl FnOnce() -> T) -> (T, Vec<Item>) {
+    let outer = CARRIED.with(|c| c.replace(Some(Vec::new())));
+    let result = pickle();
+    let carried = CARRIED.with(|c| c.replace(outer)).unwrap_or_default();
+    (result, carried)
+}
+
 /// `__reduce__`: a reference that `_restore` resolves in any interpreter of this process while
-/// the end has a live handle.
+/// the end has a live handle (or an item in flight holds it: while a send pickles an item,
+/// the end is recorded for the item to carry, see [`carrying`]).
 pub unsafe extern "C" fn reduce<E: Kind>(
     slf: *mut PyObject,
     cls: *mut PyTypeObject,
@@ -225,6 +250,11 @@ pub unsafe extern "C" fn reduce<E: Kind>(
                 ));
             };
             let bytes = encode(E::CODE, &E::reference(&end));
+            CARRIED.with(|c| {
+                if let Some(carried) = c.borrow_mut().as_mut() {
+                    carried.push(E::item(end));
+                }
+            });
             let bytes = Owned::new(PyBytes_FromStringAndSize(
                 bytes.as_ptr().cast(),
                 bytes.len() as _,

@@ -4,7 +4,7 @@ use std::ptr;
 
 use pyo3_ffi::*;
 
-use crate::core::{BufferData, Item, Layout};
+use crate::core::{BufferData, CarryingPickle, Item, Layout};
 
 use super::buffer;
 use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
@@ -329,8 +329,9 @@ impl Converter<'_> {
 
     unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
         let (dumps, _) = self.state.pickle()?;
+        // Handles pickled on the way are recorded, so that the item holds their ends.
         // SAFETY: attached; `dumps` and `obj` are live; the call returns a new reference.
-        let result = unsafe {
+        let (result, handles) = handles::carrying(|| unsafe {
             let protocol = Owned::new(PyLong_FromLong(5))?;
             let args = [obj, protocol.as_ptr()];
             Owned::new(PyObject_Vectorcall(
@@ -339,7 +340,7 @@ impl Converter<'_> {
                 2,
                 ptr::null_mut(),
             ))
-        };
+        });
         let Ok(pickled) = result else {
             // SAFETY: attached and an exception is set. MemoryError, and KeyboardInterrupt,
             // SystemExit and other non-`Exception` errors raised by `__reduce__` code, pass
@@ -364,7 +365,15 @@ impl Converter<'_> {
             return Err(type_error("pickle.dumps did not return bytes"));
         }
         // SAFETY: `pickled` is a live bytes object.
-        Ok(Item::Pickled(unsafe { bytes_of(pickled.as_ptr())? }))
+        let data = unsafe { bytes_of(pickled.as_ptr())? };
+        Ok(if handles.is_empty() {
+            Item::Pickled(data)
+        } else {
+            Item::PickledWithHandles(Box::new(CarryingPickle {
+                data,
+                handles: handles.into_boxed_slice(),
+            }))
+        })
     }
 }
 
