@@ -38,16 +38,20 @@ pub enum Item {
     Buffer(Box<BufferData>),
     /// Anything else, as a protocol-5 pickle.
     Pickled(Box<[u8]>),
-    /// A pickle that names channel handles (a Sender inside a dataclass, say), with the ends
-    /// it names, so that they live until it is unpickled, as handles in a tuple do.
-    PickledWithHandles(Box<CarryingPickle>),
+    /// A pickle that met channel handles or Buffers inside the object (a Sender inside a
+    /// dataclass, say), with what it met, so that they travel as in a tuple.
+    PickledCarrying(Box<CarryingPickle>),
 }
 
-/// A pickle and the channel ends (`Item::Sender` / `Item::Receiver`) it names.
+/// A pickle and what it carries beside it.
 #[derive(Debug)]
 pub struct CarryingPickle {
     pub data: Box<[u8]>,
+    /// `Item::Sender` / `Item::Receiver` for the handles the pickle names (by reference): held
+    /// here, their ends live until the pickle is loaded.
     pub handles: Box<[Item]>,
+    /// `Item::Buffer`s for the Buffers the pickle names (by index), moved like any Buffer.
+    pub buffers: Box<[Item]>,
 }
 
 impl Item {
@@ -75,6 +79,11 @@ impl Item {
                 for (key, value) in pairs.iter_mut() {
                     key.visit_moved_buffers(f);
                     value.visit_moved_buffers(f);
+                }
+            }
+            Item::PickledCarrying(pickle) => {
+                for item in pickle.buffers.iter_mut() {
+                    item.visit_moved_buffers(f);
                 }
             }
             _ => {}

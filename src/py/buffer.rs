@@ -376,16 +376,38 @@ unsafe extern "C" fn repr(obj: *mut PyObject) -> *mut PyObject {
     unsafe { PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as Py_ssize_t) }
 }
 
-unsafe extern "C" fn reduce(_obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    type_error("a Buffer cannot be pickled or copied: send it through a channel to move it");
-    ptr::null_mut()
+/// `__reduce__`: refused, except while a send pickles an item holding this Buffer (inside a
+/// dataclass, say): it is then carried beside the pickle and moved as in a tuple, and pickles
+/// as `_carried(i)`, which gives the receiver its memoryview.
+unsafe extern "C" fn reduce(obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our live Buffer.
+    let Some(index) = (unsafe { super::carry::buffer(obj) }) else {
+        type_error("a Buffer cannot be pickled or copied: send it through a channel to move it");
+        return ptr::null_mut();
+    };
+    // SAFETY: attached; the Buffer type (not subclassable) belongs to our module, which is
+    // live while its objects are; each call returns a new reference or null.
+    let reduced = unsafe {
+        (|| -> PyResult<Owned> {
+            let module = PyType_GetModule(Py_TYPE(obj));
+            if module.is_null() {
+                return Err(PyErrSet);
+            }
+            let carried = Owned::new(PyObject_GetAttrString(module, c"_carried".as_ptr()))?;
+            let index = Owned::new(PyLong_FromSize_t(index))?;
+            let args = Owned::new(PyTuple_Pack(1, index.as_ptr()))?;
+            Owned::new(PyTuple_Pack(2, carried.as_ptr(), args.as_ptr()))
+        })()
+    };
+    reduced.map_or(ptr::null_mut(), Owned::into_ptr)
 }
 
 static mut METHODS: [PyMethodDef; 2] = [
     method_noargs(
         c"__reduce__",
         reduce,
-        c"Refuses: a Buffer moves through channels, it is never pickled.",
+        c"Refuses: a Buffer moves through channels, it is never pickled (inside an item being \
+sent, it is carried beside the pickle and moved).",
     ),
     END_METHOD,
 ];

@@ -10,6 +10,7 @@ use crate::core::{BufferData, Item, RecvEnd};
 
 use super::alloc::{advise_huge_pages, copy_bytes};
 use super::buffer;
+use super::carry;
 use super::errors::raise_from;
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::handles;
@@ -26,6 +27,8 @@ enum TakenPart {
     /// The view we built (if we got that far) and the Buffer object that now owns the memory.
     Buffer(Option<Owned>, Owned),
     Pickle(Owned),
+    /// A Buffer carried beside a pickle that the pickle did not reach.
+    Untouched,
 }
 
 /// Builds the object a received item stands for, in this interpreter.
@@ -197,6 +200,7 @@ unsafe fn put_back(mut item: Item, taken: Taken) -> Option<Item> {
                         .and_then(|()| buffer::take(buffer.as_ptr()))
                         .map(Restored::Buffer)
                 }
+                TakenPart::Untouched => Ok(Restored::Untouched),
                 TakenPart::Pickle(bytes) => {
                     let data = PyBytes_AsString(bytes.as_ptr()).cast::<u8>();
                     let size = PyBytes_Size(bytes.as_ptr()) as usize;
@@ -224,6 +228,7 @@ unsafe fn put_back(mut item: Item, taken: Taken) -> Option<Item> {
 enum Restored {
     Buffer(BufferData),
     Pickle(Box<[u8]>),
+    Untouched,
 }
 
 /// Fills the first Buffer and Pickled slots of `item`, depth first (the order `object` builds
@@ -240,9 +245,12 @@ fn refill(item: &mut Item, parts: &mut std::vec::IntoIter<Restored>) {
                 *data = back;
             }
         }
-        Item::PickledWithHandles(pickle) => {
+        Item::PickledCarrying(pickle) => {
             if let Some(Restored::Pickle(back)) = parts.next() {
                 pickle.data = back;
+            }
+            for item in pickle.buffers.iter_mut() {
+                refill(item, parts);
             }
         }
         Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
@@ -360,8 +368,19 @@ unsafe fn object(
             }
             Item::Pickled(data) => unpickle(state, data, taken),
             // The carried handles stay in the item, keeping their ends alive, until the
-            // references in the pickle have been resolved (the item is dropped after that).
-            Item::PickledWithHandles(pickle) => unpickle(state, &mut pickle.data, taken),
+            // references in the pickle have been resolved (the item is dropped after that);
+            // the carried Buffers are viewed through `_carried(i)` as the pickle loads.
+            Item::PickledCarrying(pickle) => {
+                let buffers = std::mem::take(&mut pickle.buffers);
+                let (result, done) =
+                    carry::loading(buffers, || unpickle(state, &mut pickle.data, taken));
+                pickle.buffers = done.buffers;
+                taken.0.extend(done.views.into_iter().map(|made| match made {
+                    Some((view, buffer)) => TakenPart::Buffer(Some(view), buffer),
+                    None => TakenPart::Untouched,
+                }));
+                result
+            }
         }
     }
 }

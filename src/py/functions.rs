@@ -167,6 +167,35 @@ unsafe extern "C" fn restore_handle(
     }
 }
 
+unsafe extern "C" fn carried(
+    module: *mut PyObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter with our module and its arguments.
+    unsafe {
+        with_module_state(module, |state| {
+            let [index] = parse(
+                "_carried",
+                args,
+                nargs,
+                kwnames,
+                [Param::new(c"index", ptr::null_mut())],
+                1,
+                1,
+            )?;
+            let index = PyLong_AsSsize_t(index);
+            if index == -1 && !PyErr_Occurred().is_null() {
+                return Err(PyErrSet);
+            }
+            let index = usize::try_from(index)
+                .map_err(|_| value_error("_carried() takes a non-negative index"))?;
+            super::carry::carried_view(state, index)
+        })
+    }
+}
+
 unsafe extern "C" fn live_channels(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -199,7 +228,7 @@ unsafe extern "C" fn blocked_calls(
     unsafe { PyLong_FromSize_t(count) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 7] = [
+pub static mut FUNCTIONS: [PyMethodDef; 8] = [
     function(
         c"channel",
         channel,
@@ -218,6 +247,12 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_restore",
         restore_handle,
         c"_restore(reference, /)\n--\n\nThe handle a pickled channel reference names (used by pickle).",
+    ),
+    function(
+        c"_carried",
+        carried,
+        c"_carried(index, /)\n--\n\nThe memoryview of a Buffer carried by the item being \
+unpickled (used by pickle).",
     ),
     function(
         c"_live_channels",

@@ -1,6 +1,5 @@
 //! What `Sender` and `Receiver` share: the handle object, clone/close/pickle, and attributes.
 
-use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::ptr;
 use std::sync::Arc;
@@ -214,24 +213,9 @@ pub unsafe extern "C" fn exit<E: Kind>(
     ret(boolean(false))
 }
 
-thread_local! {
-    /// While a send pickles an item on this thread: the ends of the handles pickled so far.
-    static CARRIED: RefCell<Option<Vec<Item>>> = const { RefCell::new(None) };
-}
-
-/// Runs `pickle` (a send pickling an item), and returns with its result the ends of the
-/// handles it pickled (in any interpreter on this thread, nested sends apart), for the item
-/// to carry.
-pub fn carrying<T>(pickle: impl FnOnce() -> T) -> (T, Vec<Item>) {
-    let outer = CARRIED.with(|c| c.replace(Some(Vec::new())));
-    let result = pickle();
-    let carried = CARRIED.with(|c| c.replace(outer)).unwrap_or_default();
-    (result, carried)
-}
-
 /// `__reduce__`: a reference that `_restore` resolves in any interpreter of this process while
 /// the end has a live handle (or an item in flight holds it: while a send pickles an item,
-/// the end is recorded for the item to carry, see [`carrying`]).
+/// the end is recorded for the item to carry, see `carry`).
 pub unsafe extern "C" fn reduce<E: Kind>(
     slf: *mut PyObject,
     cls: *mut PyTypeObject,
@@ -250,11 +234,7 @@ pub unsafe extern "C" fn reduce<E: Kind>(
                 ));
             };
             let bytes = encode(E::CODE, &E::reference(&end));
-            CARRIED.with(|c| {
-                if let Some(carried) = c.borrow_mut().as_mut() {
-                    carried.push(E::item(end));
-                }
-            });
+            super::carry::handle(E::item(end));
             let bytes = Owned::new(PyBytes_FromStringAndSize(
                 bytes.as_ptr().cast(),
                 bytes.len() as _,

@@ -7,6 +7,7 @@ mod alloc;
 mod args;
 mod blocking;
 mod buffer;
+mod carry;
 mod errors;
 mod ffi;
 mod from_item;

@@ -7,6 +7,7 @@ use pyo3_ffi::*;
 use crate::core::{BufferData, CarryingPickle, Item, Layout};
 
 use super::buffer;
+use super::carry;
 use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
 use super::ffi::{critical_section, BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
@@ -329,9 +330,9 @@ impl Converter<'_> {
 
     unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
         let (dumps, _) = self.state.pickle()?;
-        // Handles pickled on the way are recorded, so that the item holds their ends.
+        // Handles and Buffers pickled on the way are recorded, for the item to carry.
         // SAFETY: attached; `dumps` and `obj` are live; the call returns a new reference.
-        let (result, handles) = handles::carrying(|| unsafe {
+        let (result, handles, buffers) = carry::sending(|| unsafe {
             let protocol = Owned::new(PyLong_FromLong(5))?;
             let args = [obj, protocol.as_ptr()];
             Owned::new(PyObject_Vectorcall(
@@ -366,14 +367,19 @@ impl Converter<'_> {
         }
         // SAFETY: `pickled` is a live bytes object.
         let data = unsafe { bytes_of(pickled.as_ptr())? };
-        Ok(if handles.is_empty() {
-            Item::Pickled(data)
-        } else {
-            Item::PickledWithHandles(Box::new(CarryingPickle {
-                data,
-                handles: handles.into_boxed_slice(),
-            }))
-        })
+        if handles.is_empty() && buffers.is_empty() {
+            return Ok(Item::Pickled(data));
+        }
+        let buffers = buffers
+            .iter()
+            // SAFETY: `carry` records live Buffer objects of this interpreter.
+            .map(|b| unsafe { self.buffer(b.as_ptr()) })
+            .collect::<PyResult<Vec<Item>>>()?;
+        Ok(Item::PickledCarrying(Box::new(CarryingPickle {
+            data,
+            handles: handles.into_boxed_slice(),
+            buffers: buffers.into_boxed_slice(),
+        })))
     }
 }
 

@@ -1,0 +1,138 @@
+//! What a pickled item carries beside its pickle: the ends of the handles and the Buffers that
+//! pickling met inside it (a Sender or Buffer in a dataclass, say), so they travel as in a tuple.
+//!
+//! Sending: while a send pickles an item, a handle's `__reduce__` records its end here (the
+//! pickle still names it by reference, which the carried end keeps valid), and a Buffer's
+//! records the Buffer (moved once the whole item converted, as in a tuple) and pickles as
+//! `_carried(i)`. Receiving: while the pickle is loaded, `_carried(i)` gives the memoryview
+//! over the i-th carried Buffer's memory.
+
+use std::cell::RefCell;
+
+use pyo3_ffi::*;
+
+use crate::core::{BufferData, Item};
+
+use super::buffer;
+use super::errors::value_error;
+use super::ffi::{Owned, PyResult};
+use super::state::State;
+
+/// What one send's pickling met, on this thread.
+struct Sending {
+    /// The interpreter pickling: Buffers of another (one run from a `__reduce__` on this
+    /// thread) are not recorded, as this interpreter cannot hold its objects.
+    interpreter: i64,
+    handles: Vec<Item>,
+    buffers: Vec<Owned>,
+}
+
+/// The Buffers a pickle being loaded on this thread carries, with the views made of them.
+pub struct Loading {
+    pub buffers: Box<[Item]>,
+    pub views: Vec<Option<(Owned, Owned)>>,
+}
+
+thread_local! {
+    static SENDING: RefCell<Vec<Sending>> = const { RefCell::new(Vec::new()) };
+    static LOADING: RefCell<Vec<Loading>> = const { RefCell::new(Vec::new()) };
+}
+
+fn interpreter() -> i64 {
+    // SAFETY: attached (binding invariant), so there is a current interpreter.
+    unsafe { PyInterpreterState_GetID(PyInterpreterState_Get()) }
+}
+
+/// Runs `pickle` (a send pickling an item); returns with its result the ends of the handles
+/// and the Buffer objects it pickled, in order (sends nested inside keep their own).
+pub fn sending<T>(pickle: impl FnOnce() -> T) -> (T, Vec<Item>, Vec<Owned>) {
+    SENDING.with(|s| {
+        s.borrow_mut().push(Sending {
+            interpreter: interpreter(),
+            handles: Vec::new(),
+            buffers: Vec::new(),
+        })
+    });
+    let result = pickle();
+    let done = SENDING
+        .with(|s| s.borrow_mut().pop())
+        .expect("pushed above");
+    (result, done.handles, done.buffers)
+}
+
+/// Records the end of a handle being pickled, if a send is pickling on this thread.
+pub fn handle(end: Item) {
+    SENDING.with(|s| {
+        if let Some(sending) = s.borrow_mut().last_mut() {
+            sending.handles.push(end);
+        }
+    });
+}
+
+/// Records a Buffer being pickled by a send of this interpreter; its index among the item's
+/// carried Buffers, or `None` outside such a send.
+///
+/// # Safety
+/// `obj` is a live Buffer object.
+pub unsafe fn buffer(obj: *mut PyObject) -> Option<usize> {
+    let here = interpreter();
+    SENDING.with(|s| {
+        let mut s = s.borrow_mut();
+        let sending = s.last_mut().filter(|s| s.interpreter == here)?;
+        if let Some(i) = sending.buffers.iter().position(|b| b.as_ptr() == obj) {
+            return Some(i);
+        }
+        // SAFETY: per the contract.
+        sending.buffers.push(unsafe { Owned::borrowed(obj) });
+        Some(sending.buffers.len() - 1)
+    })
+}
+
+/// Runs `load` (unpickling an item that carries `buffers`), during which `_carried(i)` makes
+/// views of them; returns its result, the buffers (those viewed are now placeholders) and, per
+/// buffer, the view made of it and its new Buffer object, if any.
+pub fn loading<T>(buffers: Box<[Item]>, load: impl FnOnce() -> T) -> (T, Loading) {
+    let views = (0..buffers.len()).map(|_| None).collect();
+    LOADING.with(|l| l.borrow_mut().push(Loading { buffers, views }));
+    let result = load();
+    let done = LOADING.with(|l| l.borrow_mut().pop()).expect("pushed above");
+    (result, done)
+}
+
+/// `_carried(i)`: the memoryview over the i-th Buffer the item being unpickled carries.
+///
+/// # Safety
+/// `state` is this interpreter's module state.
+pub unsafe fn carried_view(state: &State, index: usize) -> PyResult<Owned> {
+    // The data is taken under the borrow, the objects made without it (making them may run
+    // a garbage collection, and so Python code).
+    let data = LOADING.with(|l| {
+        let mut l = l.try_borrow_mut().ok()?;
+        let loading = l.last_mut().filter(|l| index < l.buffers.len())?;
+        if let Some((view, _)) = &loading.views[index] {
+            return Some(Err(view.clone()));
+        }
+        match &mut loading.buffers[index] {
+            Item::Buffer(data) => Some(Ok(std::mem::replace(
+                &mut **data,
+                BufferData::bytes(Box::default()),
+            ))),
+            _ => None,
+        }
+    });
+    let data = match data {
+        None => return Err(value_error("_carried() is only for unpickling a received item")),
+        Some(Err(view)) => return Ok(view),
+        Some(Ok(data)) => data,
+    };
+    // SAFETY: the state's Buffer type is this interpreter's.
+    let buffer = unsafe { buffer::new_object(state.buffer_type, data)? };
+    // SAFETY: `buffer` is live; the view takes its own reference.
+    let view = unsafe { Owned::new(PyMemoryView_FromObject(buffer.as_ptr()))? };
+    LOADING.with(|l| {
+        if let Some(loading) = l.borrow_mut().last_mut() {
+            loading.views[index] = Some((view.clone(), buffer));
+        }
+    });
+    Ok(view)
+}
