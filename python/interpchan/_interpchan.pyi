@@ -3,7 +3,7 @@
 import queue
 from collections.abc import Iterable, Iterator
 from types import TracebackType
-from typing import Any, NoReturn, Self, final
+from typing import Any, Self, final
 
 class ChannelError(Exception):
     """Base class of the errors interpchan raises."""

@@ -485,9 +485,10 @@ unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
     }
 }
 
-/// True for a subclass of a type with the buffer protocol (a `bytes`, `bytearray`,
-/// `array.array` or numpy array subclass, say): such objects are pickled, so that their type
-/// (and whatever the subclass adds) arrives, rather than copied into a plain memoryview.
+/// True for a class defined in Python that derives from a type with the buffer protocol (a
+/// `bytes`, `bytearray`, `array.array` or numpy array subclass, say): such objects are
+/// pickled, so that their type (and whatever the subclass adds) arrives, rather than copied
+/// into a plain memoryview. Types made in C (numpy's scalar types, say) are copied.
 ///
 /// # Safety
 /// `tp` is a live type.
@@ -495,6 +496,9 @@ unsafe fn subclass_of_buffer_type(tp: *mut PyTypeObject) -> bool {
     // SAFETY: `tp` is live; PyType_GetSlot reads static and heap types alike (3.10+), and
     // `Py_bf_getbuffer` is readable through it in the limited API from 3.11.
     unsafe {
+        if PyType_GetFlags(tp) & Py_TPFLAGS_HEAPTYPE == 0 {
+            return false;
+        }
         let base = PyType_GetSlot(tp, Py_tp_base).cast::<PyTypeObject>();
         !base.is_null() && !PyType_GetSlot(base, Py_bf_getbuffer).is_null()
     }
