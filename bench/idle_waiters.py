@@ -19,8 +19,10 @@ from collections.abc import Callable
 
 import interpchan
 
+Waiter = tuple[Callable[[], None], Callable[[], None]]  # (what each thread runs, release all)
 
-def _interpchan_waiter() -> tuple[Callable[[], None], Callable[[], None]]:
+
+def _interpchan_waiter(waiters: int) -> Waiter:
     tx, rx = interpchan.channel()
 
     def wait() -> None:
@@ -30,7 +32,7 @@ def _interpchan_waiter() -> tuple[Callable[[], None], Callable[[], None]]:
     return wait, tx.close
 
 
-def _queue_waiter() -> tuple[Callable[[], None], Callable[[], None]]:
+def _queue_waiter(waiters: int) -> Waiter:
     q: queue.Queue[object] = queue.Queue()
     stop = object()
 
@@ -45,12 +47,9 @@ def _queue_waiter() -> tuple[Callable[[], None], Callable[[], None]]:
     return wait, release
 
 
-waiters = 0
-
-
-def measure(make: Callable[[], tuple[Callable[[], None], Callable[[], None]]], seconds: float) -> tuple[float, float]:
+def measure(make: Callable[[int], Waiter], waiters: int, seconds: float) -> tuple[float, float]:
     """(CPU % of one core while idle, seconds to start the threads)."""
-    wait, release = make()
+    wait, release = make(waiters)
     started = time.perf_counter()
     threads = [threading.Thread(target=wait, daemon=True) for _ in range(waiters)]
     for t in threads:
@@ -67,17 +66,15 @@ def measure(make: Callable[[], tuple[Callable[[], None], Callable[[], None]]], s
 
 
 def main() -> None:
-    global waiters
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiters", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    waiters = args.waiters
-    print(f"{waiters} idle waiters, {args.seconds:g} s, median of {args.rounds} rounds")
+    print(f"{args.waiters} idle waiters, {args.seconds:g} s, median of {args.rounds} rounds")
     print(f"{'peer':<16}{'CPU (% of a core)':>20}{'start (s)':>12}")
     for name, make in [("interpchan", _interpchan_waiter), ("queue.Queue", _queue_waiter)]:
-        runs = [measure(make, args.seconds) for _ in range(args.rounds)]
+        runs = [measure(make, args.waiters, args.seconds) for _ in range(args.rounds)]
         cpu = statistics.median(r[0] for r in runs)
         start = statistics.median(r[1] for r in runs)
         print(f"{name:<16}{cpu:>20.2f}{start:>12.3f}")

@@ -241,8 +241,15 @@ def test_an_ordinary_rebuild_error_still_consumes_the_item() -> None:
         lambda: [{frozenset([memoryview(b"x")])}],
         lambda: {(interpchan.Buffer(2),): "value"},
     ],
-    ids=["buffer-in-set", "buffer-in-frozenset", "view-in-set", "view-key", "view-in-tuple-key",
-         "view-in-nested-frozenset", "buffer-in-tuple-key"],
+    ids=[
+        "buffer-in-set",
+        "buffer-in-frozenset",
+        "view-in-set",
+        "view-key",
+        "view-in-tuple-key",
+        "view-in-nested-frozenset",
+        "buffer-in-tuple-key",
+    ],
 )
 def test_buffers_where_they_could_not_be_hashed_are_refused_at_send(make: Any) -> None:
     item = make()

@@ -118,21 +118,23 @@ fn is_main_thread() -> bool {
     let answer = unsafe {
         (|| -> PyResult<bool> {
             let thread = Owned::new(PyImport_ImportModule(c"_thread".as_ptr()))?;
-            let main = if PyObject_HasAttrString(thread.as_ptr(), c"_get_main_thread_ident".as_ptr()) != 0 {
-                Owned::new(PyObject_CallMethod(
-                    thread.as_ptr(),
-                    c"_get_main_thread_ident".as_ptr(),
-                    ptr::null(),
-                ))?
-            } else {
-                let threading = Owned::new(PyImport_ImportModule(c"threading".as_ptr()))?;
-                let main = Owned::new(PyObject_CallMethod(
-                    threading.as_ptr(),
-                    c"main_thread".as_ptr(),
-                    ptr::null(),
-                ))?;
-                Owned::new(PyObject_GetAttrString(main.as_ptr(), c"ident".as_ptr()))?
-            };
+            let main =
+                if PyObject_HasAttrString(thread.as_ptr(), c"_get_main_thread_ident".as_ptr()) != 0
+                {
+                    Owned::new(PyObject_CallMethod(
+                        thread.as_ptr(),
+                        c"_get_main_thread_ident".as_ptr(),
+                        ptr::null(),
+                    ))?
+                } else {
+                    let threading = Owned::new(PyImport_ImportModule(c"threading".as_ptr()))?;
+                    let main = Owned::new(PyObject_CallMethod(
+                        threading.as_ptr(),
+                        c"main_thread".as_ptr(),
+                        ptr::null(),
+                    ))?;
+                    Owned::new(PyObject_GetAttrString(main.as_ptr(), c"ident".as_ptr()))?
+                };
             let me = Owned::new(PyObject_CallMethod(
                 thread.as_ptr(),
                 c"get_ident".as_ptr(),

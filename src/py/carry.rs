@@ -95,7 +95,9 @@ pub fn loading<T>(buffers: Box<[Item]>, load: impl FnOnce() -> T) -> (T, Loading
     let views = (0..buffers.len()).map(|_| None).collect();
     LOADING.with(|l| l.borrow_mut().push(Loading { buffers, views }));
     let result = load();
-    let done = LOADING.with(|l| l.borrow_mut().pop()).expect("pushed above");
+    let done = LOADING
+        .with(|l| l.borrow_mut().pop())
+        .expect("pushed above");
     (result, done)
 }
 
@@ -121,7 +123,11 @@ pub unsafe fn carried_view(state: &State, index: usize) -> PyResult<Owned> {
         }
     });
     let data = match data {
-        None => return Err(value_error("_carried() is only for unpickling a received item")),
+        None => {
+            return Err(value_error(
+                "_carried() is only for unpickling a received item",
+            ))
+        }
         Some(Err(view)) => return Ok(view),
         Some(Ok(data)) => data,
     };

@@ -375,10 +375,12 @@ unsafe fn object(
                 let (result, done) =
                     carry::loading(buffers, || unpickle(state, &mut pickle.data, taken));
                 pickle.buffers = done.buffers;
-                taken.0.extend(done.views.into_iter().map(|made| match made {
-                    Some((view, buffer)) => TakenPart::Buffer(Some(view), buffer),
-                    None => TakenPart::Untouched,
-                }));
+                taken
+                    .0
+                    .extend(done.views.into_iter().map(|made| match made {
+                        Some((view, buffer)) => TakenPart::Buffer(Some(view), buffer),
+                        None => TakenPart::Untouched,
+                    }));
                 result
             }
         }

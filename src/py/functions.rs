@@ -82,7 +82,13 @@ unsafe fn receiver_list(state: &State, receivers: *mut PyObject) -> PyResult<Vec
     // SAFETY: as above; returns a new reference or null.
     let iter = unsafe { Owned::new(PyObject_GetIter(receivers))? };
     // SAFETY: `iter` is live.
-    unsafe { refuse_handle(state, iter.as_ptr(), "an iterable whose iterator is a handle")? };
+    unsafe {
+        refuse_handle(
+            state,
+            iter.as_ptr(),
+            "an iterable whose iterator is a handle",
+        )?
+    };
     let mut objects = Vec::new();
     loop {
         // SAFETY: `iter` is a live iterator; each call returns a new reference or null.

@@ -105,9 +105,11 @@ impl Converter<'_> {
             } else if tp == &raw mut PyDict_Type {
                 self.nested(|c| c.dict(obj)).map(Item::Dict)
             } else if tp == &raw mut PySet_Type {
-                self.nested(|c| c.hashing(|c| c.iterable(obj))).map(Item::Set)
+                self.nested(|c| c.hashing(|c| c.iterable(obj)))
+                    .map(Item::Set)
             } else if tp == &raw mut PyFrozenSet_Type {
-                self.nested(|c| c.hashing(|c| c.iterable(obj))).map(Item::FrozenSet)
+                self.nested(|c| c.hashing(|c| c.iterable(obj)))
+                    .map(Item::FrozenSet)
             } else if tp == &raw mut PyComplex_Type {
                 Ok(Item::Complex(
                     PyComplex_RealAsDouble(obj),
