@@ -2,7 +2,7 @@
 //! interpreter wakes up regularly to run signal handlers (so Ctrl-C interrupts a blocked call).
 
 use std::cell::Cell;
-use std::ptr;
+use std::ffi::CStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -111,46 +111,53 @@ pub fn runs_signal_handlers() -> bool {
 }
 
 /// Asks Python whether this thread is its main thread: `_thread._get_main_thread_ident()`
-/// (3.13+) or `threading.main_thread().ident` (3.12), against `_thread.get_ident()`. If that
-/// cannot be told, assumes it is, so that signal handlers still run.
+/// (3.13+) or the ident `threading` recorded for its main thread (3.12), against
+/// `_thread.get_ident()`. Only C functions and plain attribute reads run (no Python code, so
+/// no signal handler), and nothing is imported. If it cannot be told, it is taken to be the
+/// main thread, so that signal handlers still run. Any error set meanwhile is put back.
 fn is_main_thread() -> bool {
-    // SAFETY: attached, in the main interpreter; each call returns a new reference or null.
-    let answer = unsafe {
-        (|| -> PyResult<bool> {
-            let thread = Owned::new(PyImport_ImportModule(c"_thread".as_ptr()))?;
-            let main =
-                if PyObject_HasAttrString(thread.as_ptr(), c"_get_main_thread_ident".as_ptr()) != 0
-                {
-                    Owned::new(PyObject_CallMethod(
-                        thread.as_ptr(),
-                        c"_get_main_thread_ident".as_ptr(),
-                        ptr::null(),
-                    ))?
-                } else {
-                    let threading = Owned::new(PyImport_ImportModule(c"threading".as_ptr()))?;
-                    let main = Owned::new(PyObject_CallMethod(
-                        threading.as_ptr(),
-                        c"main_thread".as_ptr(),
-                        ptr::null(),
-                    ))?;
-                    Owned::new(PyObject_GetAttrString(main.as_ptr(), c"ident".as_ptr()))?
-                };
-            let me = Owned::new(PyObject_CallMethod(
-                thread.as_ptr(),
-                c"get_ident".as_ptr(),
-                ptr::null(),
-            ))?;
+    // SAFETY: attached, in the main interpreter; each call returns a new reference or null,
+    // and the pending error, if any, is taken first and put back last.
+    unsafe {
+        let pending = PyErr_GetRaisedException();
+        let attr = |obj: &Owned, name: &CStr| {
+            Owned::new(PyObject_GetAttrString(obj.as_ptr(), name.as_ptr())).ok()
+        };
+        let call = |obj: &Owned, name: &CStr| {
+            attr(obj, name).and_then(|f| Owned::new(PyObject_CallNoArgs(f.as_ptr())).ok())
+        };
+        let answer = (|| -> Option<bool> {
+            let thread = imported(c"_thread")?;
+            let main = match call(&thread, c"_get_main_thread_ident") {
+                Some(ident) => ident,
+                None => {
+                    PyErr_Clear();
+                    attr(&attr(&imported(c"threading")?, c"_main_thread")?, c"_ident")?
+                }
+            };
+            let me = call(&thread, c"get_ident")?;
             match PyObject_RichCompareBool(main.as_ptr(), me.as_ptr(), Py_EQ) {
-                -1 => Err(PyErrSet),
-                equal => Ok(equal == 1),
+                -1 => None,
+                equal => Some(equal == 1),
             }
-        })()
-    };
-    answer.unwrap_or_else(|PyErrSet| {
-        // SAFETY: attached; the lookup's error is dropped (we fall back to slicing).
-        unsafe { PyErr_Clear() };
-        true
-    })
+        })();
+        PyErr_Clear();
+        PyErr_SetRaisedException(pending);
+        answer.unwrap_or(true)
+    }
+}
+
+/// The module `name` if it is imported already (nothing is imported).
+///
+/// # Safety
+/// Attached.
+unsafe fn imported(name: &CStr) -> Option<Owned> {
+    // SAFETY: attached; each call returns a new reference or null (GetModule without setting
+    // an error when the module is not there).
+    unsafe {
+        let name = Owned::new(PyUnicode_FromString(name.as_ptr())).ok()?;
+        Owned::new(PyImport_GetModule(name.as_ptr())).ok()
+    }
 }
 
 /// After an attempt timed out: `Ok(true)` to wait again, `Ok(false)` once the real deadline

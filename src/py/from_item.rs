@@ -115,7 +115,8 @@ unsafe fn raised_by_signal_handler(exc: &Owned) -> bool {
     let mut handlers = Vec::new();
     // SAFETY: attached; each call returns a new reference or null.
     unsafe {
-        let Ok(signal) = Owned::new(PyImport_ImportModule(c"signal".as_ptr())) else {
+        // `_signal`, not `signal`, whose wrappers are Python code.
+        let Ok(signal) = Owned::new(PyImport_ImportModule(c"_signal".as_ptr())) else {
             return false;
         };
         let (Some(valid), Some(getsignal)) =

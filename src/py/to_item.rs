@@ -8,7 +8,9 @@ use crate::core::{BufferData, CarryingPickle, Item, Layout};
 
 use super::buffer;
 use super::carry;
-use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
+use super::errors::{
+    memory_error, passes_through, raise, raise_from, type_error, type_name, value_error,
+};
 use super::ffi::{critical_section, BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
 use super::stack;
@@ -288,6 +290,9 @@ impl Converter<'_> {
                 // SAFETY: attached; null with no exception is the end of iteration.
                 return if unsafe { PyErr_Occurred() }.is_null() {
                     Ok(items.into_boxed_slice())
+                // SAFETY: attached, with an exception set.
+                } else if unsafe { passes_through() } {
+                    Err(PyErrSet)
                 } else {
                     // SAFETY: builtin exception class.
                     Err(unsafe {
@@ -348,10 +353,7 @@ impl Converter<'_> {
             // SAFETY: attached and an exception is set. MemoryError, and KeyboardInterrupt,
             // SystemExit and other non-`Exception` errors raised by `__reduce__` code, pass
             // through unchanged: they do not mean that the object cannot be sent.
-            if unsafe {
-                PyErr_ExceptionMatches(PyExc_Exception) == 0
-                    || PyErr_ExceptionMatches(PyExc_MemoryError) != 0
-            } {
+            if unsafe { passes_through() } {
                 return Err(PyErrSet);
             }
             // SAFETY: `obj` is live; builtin exception class.
@@ -517,8 +519,15 @@ unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
     let view = match unsafe { BufferView::get(obj, PyBUF_FULL_RO) } {
         Ok(view) => view,
         Err(PyErrSet) => {
-            // SAFETY: attached; the object has no buffer to give (numpy object arrays, say).
-            unsafe { PyErr_Clear() };
+            // SAFETY: attached and an exception is set. The object has no buffer to give
+            // (numpy object arrays, say): pickle it. MemoryError and non-`Exception` errors
+            // (a `__buffer__` interrupted by Ctrl-C) pass through instead.
+            unsafe {
+                if passes_through() {
+                    return Err(PyErrSet);
+                }
+                PyErr_Clear();
+            }
             return Ok(None);
         }
     };
