@@ -445,3 +445,25 @@ def test_errors_from_a_timeouts_float_conversion_pass_through(
 def test_spawn_works_with_path_objects_in_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "path", [*sys.path, pathlib.Path("/nonexistent-dir")])
     assert interpchan.spawn(workers.Point, 1, 2).join(JOIN_TIMEOUT) == workers.Point(1, 2)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, MemoryError])
+def test_errors_from_a_buffer_export_that_must_pass_through_do(error: type[BaseException]) -> None:
+    """An object whose ``__buffer__`` raises ValueError is pickled instead (numpy object arrays
+    refuse that way); MemoryError and non-Exceptions pass through, nothing enqueued."""
+    tx, rx = interpchan.channel()
+    with pytest.raises(error):
+        tx.send(_Exporter(error))
+    assert len(rx) == 0
+    tx.send(_Exporter(ValueError))
+    assert isinstance(rx.recv(timeout=5), _Exporter)
+
+
+class _Exporter:
+    """Its buffer export raises ``raises``; pickled when that is an ordinary error."""
+
+    def __init__(self, raises: type[BaseException]) -> None:
+        self.raises = raises
+
+    def __buffer__(self, flags: int) -> memoryview:
+        raise self.raises
