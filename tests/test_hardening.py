@@ -194,6 +194,39 @@ def test_an_item_whose_rebuild_is_interrupted_goes_back_to_the_front(how: str) -
     assert rx.closed
 
 
+def test_an_interrupted_item_comes_back_whole() -> None:
+    """Everything the interrupted rebuild had taken out of the item (moved Buffer memory, large
+    payloads freed early, pickles, Buffers carried by a pickle) is back in it: the next receive
+    gets the same item, byte for byte."""
+    tx, rx = interpchan.channel()
+
+    def buffer(fill: bytes) -> interpchan.Buffer:
+        buf = interpchan.Buffer(len(fill))
+        memoryview(buf)[:] = fill
+        return buf
+
+    big = bytes(range(256)) * 64  # 16 KiB: freed as soon as it is built
+    item = (
+        buffer(b"moved" * 10),
+        big,
+        "text " * 2000,
+        "\ud800 lone" * 1000,
+        [b"small", "small"],
+        {"key": Holder(buffer(b"carried"), workers.Point(3, 4))},
+        Fragile("last"),  # interrupted here, after everything above was built
+    )
+    tx.send(item)
+    _interrupt_next_rebuild.set()
+    outcome = _in_thread(lambda: rx.recv(timeout=5))
+    assert isinstance(outcome.get("error"), KeyboardInterrupt), outcome
+    got = rx.recv(timeout=5)
+    assert got[0].tobytes() == b"moved" * 10
+    assert got[1:5] == (big, "text " * 2000, "\ud800 lone" * 1000, [b"small", "small"])
+    holder = got[5]["key"]
+    assert holder.value.tobytes() == b"carried" and holder.other == workers.Point(3, 4)
+    assert got[6] == Fragile("last")
+
+
 def test_an_item_given_back_wakes_a_receiver_already_blocked(gil_held_until_blocked: None) -> None:
     """Two receivers wait; the one that takes the item is interrupted while rebuilding it, so it
     goes back: the other, blocked all along, is woken and gets it (no new item arrives)."""

@@ -12,6 +12,7 @@ mod errors;
 mod ffi;
 mod from_item;
 mod functions;
+mod give_back;
 mod handles;
 mod methods;
 mod module;
