@@ -275,6 +275,7 @@ def test_an_ordinary_rebuild_error_still_consumes_the_item() -> None:
         lambda: {(1, memoryview(b"a")): 2},
         lambda: [{frozenset([memoryview(b"x")])}],
         lambda: {(interpchan.Buffer(2),): "value"},
+        lambda: {FrozenHolder(interpchan.Buffer(2))},
     ],
     ids=[
         "buffer-in-set",
@@ -284,6 +285,7 @@ def test_an_ordinary_rebuild_error_still_consumes_the_item() -> None:
         "view-in-tuple-key",
         "view-in-nested-frozenset",
         "buffer-in-tuple-key",
+        "buffer-in-pickled-set-element",
     ],
 )
 def test_buffers_where_they_could_not_be_hashed_are_refused_at_send(make: Any) -> None:
@@ -301,11 +303,19 @@ def test_buffers_where_they_could_not_be_hashed_are_refused_at_send(make: Any) -
                 find(x)
 
     find(item)
+    buffers += [x.value for x in item if isinstance(x, FrozenHolder)]
     tx, rx = interpchan.channel()
     with pytest.raises(TypeError, match="unhashable"):
         tx.send(item)
     assert len(rx) == 0
     assert all(not b.moved for b in buffers)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenHolder:
+    """Hashable (by its field) and pickled."""
+
+    value: Any
 
 
 def test_buffers_where_no_hash_is_needed_still_travel() -> None:

@@ -374,6 +374,13 @@ impl Converter<'_> {
         if handles.is_empty() && buffers.is_empty() {
             return Ok(Item::Pickled(data));
         }
+        if self.hashed && !buffers.is_empty() {
+            // It would arrive holding a writable memoryview, which its hash may need.
+            return Err(type_error(
+                "cannot send a Buffer inside an object in a set, frozenset or dict key: it \
+                 would arrive as a writable memoryview, which is unhashable",
+            ));
+        }
         let buffers = buffers
             .iter()
             // SAFETY: `carry` records live Buffer objects of this interpreter.
