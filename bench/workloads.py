@@ -13,6 +13,7 @@ STREAM = "stream"  # main sends n items, the far side receives them
 BACK = "back"  # the far side sends n byte buffers, main receives them as numpy arrays
 CIRCULATE = "circulate"  # a pool of buffers goes to the far side and back
 ROUND_TRIP = "round_trip"  # blocking ping-pong of a small int
+IDLE = "idle"  # n threads wait on an empty channel; the process's CPU time while they do
 
 
 @dataclass(frozen=True)
@@ -22,20 +23,25 @@ class Workload:
     key: str
     title: str  # column heading, with its unit
     kind: str
-    unit: str  # "items/s", "GB/s", "moves/s" or "µs"
+    unit: str  # "items/s", "GB/s", "moves/s", "µs" or "% of a core"
     nbytes: int = 0
     make: Callable[[], Any] | None = None  # the item sent (main side), for streams
     numpy: bool = False  # needs numpy in the main interpreter
-    # items per timed run: [n_min, n_max], chosen from a warm-up run to last about target_s
+    # items per timed run: [n_min, n_max], chosen from a warm-up run to last about target_s;
+    # n_min == n_max: that count always (n_quick with --quick), so peak RSS compares across peers
     n_min: int = 1
     n_max: int = 1
-    pool: int = 4  # buffers circulating (CIRCULATE)
+    n_quick: int | None = None
 
 
 def _numpy_array(nbytes: int) -> Any:
     import numpy as np
 
     return np.ones(nbytes // 8, dtype=np.float64)
+
+
+def _bytes(nbytes: int) -> Callable[[], bytes]:
+    return lambda: b"\x01" * nbytes
 
 
 WORKLOADS: list[Workload] = [
@@ -48,7 +54,7 @@ WORKLOADS: list[Workload] = [
         STREAM,
         "items/s",
         64,
-        lambda: b"\x01" * 64,
+        _bytes(64),
         n_min=2000,
         n_max=2_000_000,
     ),
@@ -58,23 +64,21 @@ WORKLOADS: list[Workload] = [
         STREAM,
         "items/s",
         4 * KIB,
-        lambda: b"\x01" * (4 * KIB),
+        _bytes(4 * KIB),
         n_min=500,
         n_max=500_000,
     ),
-    Workload(
-        "b1m", "1 MiB bytes (GB/s)", STREAM, "GB/s", MIB, lambda: b"\x01" * MIB, n_min=8, n_max=4000
-    ),
-    # fixed count, so that peak RSS compares across peers
+    Workload("b1m", "1 MiB bytes (GB/s)", STREAM, "GB/s", MIB, _bytes(MIB), n_min=8, n_max=4000),
     Workload(
         "b64m",
         "64 MiB bytes (GB/s)",
         STREAM,
         "GB/s",
         64 * MIB,
-        lambda: b"\x01" * (64 * MIB),
+        _bytes(64 * MIB),
         n_min=6,
         n_max=6,
+        n_quick=2,
     ),
     Workload(
         "buf1m", "1 MiB buffer moves (moves/s)", CIRCULATE, "moves/s", MIB, n_min=50, n_max=500_000
@@ -98,6 +102,7 @@ WORKLOADS: list[Workload] = [
         numpy=True,
         n_min=6,
         n_max=6,
+        n_quick=2,
     ),
     Workload(
         "back64m",
@@ -108,9 +113,15 @@ WORKLOADS: list[Workload] = [
         numpy=True,
         n_min=6,
         n_max=6,
+        n_quick=2,
     ),
     Workload("rtt", "round trip p50 / p99 (µs)", ROUND_TRIP, "µs", n_min=100, n_max=20_000),
+    Workload(
+        "idle", "1,000 idle waiters (% of a core)", IDLE, "% of a core", n_min=1000, n_max=1000
+    ),
 ]
+
+POOL = 4  # buffers circulating (CIRCULATE)
 
 # --only accepts a workload key or one of these groups
 GROUPS = {

@@ -112,6 +112,33 @@ def test_buffers_nested_in_containers_move() -> None:
     assert len(got["a"]) == 3 and len(got["rest"][1][0]) == 5
 
 
+def test_many_buffers_each_reach_their_place_or_get_their_own_memory_back() -> None:
+    """Each moved Buffer's memory lands where that Buffer was in the item (and comes back to that
+    Buffer when the send fails), however the containers nest and whatever their sizes."""
+    tx, rx = interpchan.channel(1)
+    bufs = [interpchan.Buffer(n + 1) for n in range(6)]
+    for i, buf in enumerate(bufs):
+        memoryview(buf)[:] = bytes([i + 1]) * len(buf)
+
+    def item() -> object:
+        return {
+            "x": [bufs[3], (bufs[0], {"y": bufs[5]})],
+            "z": (bufs[4], [bufs[2]], bufs[1]),
+        }
+
+    tx.send(0)  # full: the next send fails and gives every Buffer its memory back
+    with pytest.raises(interpchan.Full):
+        tx.send_nowait(item())
+    assert [bytes(b) for b in bufs] == [bytes([i + 1]) * (i + 1) for i in range(6)]
+    assert rx.recv() == 0
+    tx.send(item())
+    assert all(b.moved for b in bufs)
+    got = rx.recv()
+    x, z = got["x"], got["z"]
+    flat = [x[0], x[1][0], x[1][1]["y"], z[0], z[1][0], z[2]]
+    assert [bytes(v) for v in flat] == [bytes([i + 1]) * (i + 1) for i in (3, 0, 5, 4, 2, 1)]
+
+
 def test_buffer_moves_to_a_peer_and_is_forwarded_back_without_a_copy(peer) -> None:
     to_peer, peer_rx = interpchan.channel()
     peer_tx, from_peer = interpchan.channel()

@@ -1,14 +1,15 @@
 """Fuzzing the item conversion: random nested objects come back equal, or are refused cleanly.
 
-Objects are built from every row of API.md's item table (None, bool, int of any size, float with
-nan, inf and -0.0, complex, str with lone surrogates, bytes, tuple, list, dict, set, frozenset,
-handles, Buffers, other buffer-protocol objects, picklable objects), nested at random, with
-unsendable leaves (lambdas, locks, generators, objects whose pickling raises, closed handles)
-mixed in. Each object either comes back equal, with exactly the same types all the way down (a
-buffer comes back as a memoryview with the same format, shape and bytes), or, if it holds an
-unsendable leaf, ``send`` raises ``TypeError`` chained to its cause with nothing enqueued and every
-Buffer in it still unmoved. Round trips run in this interpreter, and through an echo worker in an
-own-GIL sub-interpreter (one worker for all examples), which rebuilds and re-sends each object.
+Objects are built from every row of the README's table of what can be sent (None, bool, int of any
+size, float with nan, inf and -0.0, complex, str with lone surrogates, bytes, tuple, list, dict,
+set, frozenset, handles, Buffers, other buffer-protocol objects, picklable objects), nested at
+random, with unsendable leaves (lambdas, locks, generators, objects whose pickling raises, closed
+handles) mixed in. Each object either comes back equal, with exactly the same types all the way
+down (a buffer comes back as a memoryview with the same format, shape and bytes), or, if it holds
+an unsendable leaf, ``send`` raises ``TypeError`` chained to its cause with nothing enqueued and
+every Buffer in it still unmoved. Round trips run in this interpreter, and through an echo worker
+in an own-GIL sub-interpreter (one worker for all examples), which rebuilds and re-sends each
+object.
 """
 
 from __future__ import annotations
@@ -382,7 +383,7 @@ def test_round_trip_through_a_subinterpreter(
 
 
 def test_canon_tells_apart_what_must_differ() -> None:
-    """The comparison is strict where the contract is: types, float bits, order, views."""
+    """The comparison is strict where round trips must be exact: types, float bits, order, views."""
     nan = float("nan")
     assert canon(nan) == canon(float("nan"))
     pairs = [

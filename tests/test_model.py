@@ -1,12 +1,12 @@
 """Model-based test: random sequences of channel operations, each checked against a small model.
 
-The model is API.md's contract in pure Python: per channel a FIFO of items, its capacity, and how
-many live references each end has (open handles, and handles travelling inside queued items).
-Every operation runs in one thread, so every outcome is determined: a timeout is only ever the
-expected outcome, never waited for in the hope of an item. After every step the handles' state
-(``closed``, ``len``, ``capacity``) is compared, and whether each end still exists (a pickled
-reference to it resolves exactly while the model says it has a live reference). At the end every
-handle is released and the process must hold exactly the channels the model still holds.
+The model is the documented channel semantics in pure Python: per channel a FIFO of items, its
+capacity, and how many live references each end has (open handles, and handles travelling inside
+queued items). Every operation runs in one thread, so every outcome is determined: a timeout is
+only ever the expected outcome, never waited for in the hope of an item. After every step the
+handles' state (``closed``, ``len``, ``capacity``) is compared, and whether each end still exists
+(a pickled reference to it resolves exactly while the model says it has a live reference). At the
+end every handle is released and the process must hold exactly the channels the model still holds.
 
 Two variants: every handle in the main interpreter; and receivers made in the main interpreter,
 moved into an own-GIL sub-interpreter where they are used (and where handles received there

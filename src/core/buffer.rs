@@ -57,44 +57,18 @@ impl Layout {
     }
 }
 
-/// Bytes in flight, with their layout. `moved` says they were taken out of a `Buffer` object
-/// (and go back to it if the send fails), rather than copied from some other object.
+/// Bytes in flight, with their layout.
 #[derive(Debug)]
 pub struct BufferData {
     pub bytes: Box<[u8]>,
     pub layout: Layout,
-    pub moved: bool,
 }
 
 impl BufferData {
-    /// Copied bytes of format `"B"`.
+    /// Bytes of format `"B"`.
     pub fn bytes(bytes: Box<[u8]>) -> Self {
         let layout = Layout::bytes(bytes.len());
-        BufferData {
-            bytes,
-            layout,
-            moved: false,
-        }
-    }
-
-    /// Bytes moved out of a `Buffer` object, format `"B"`.
-    pub fn moved(bytes: Box<[u8]>) -> Self {
-        BufferData {
-            moved: true,
-            ..Self::bytes(bytes)
-        }
-    }
-
-    /// Takes the bytes and layout out, leaving an empty moved placeholder behind.
-    ///
-    /// ```
-    /// use interpchan::core::BufferData;
-    /// let mut data = BufferData::moved(vec![7u8; 3].into());
-    /// assert_eq!(data.take().bytes.len(), 3);
-    /// assert!(data.bytes.is_empty() && data.moved);
-    /// ```
-    pub fn take(&mut self) -> BufferData {
-        std::mem::replace(self, BufferData::moved(Box::default()))
+        BufferData { bytes, layout }
     }
 }
 

@@ -60,12 +60,8 @@ pub struct RecvEnd {
 
 impl SendEnd {
     /// Items waiting in the channel now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.tx.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tx.is_empty()
     }
 }
 
@@ -81,12 +77,8 @@ impl RecvEnd {
     }
 
     /// Items waiting in the channel now (given back ones included).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rx.len() + self.returned_len.load(Ordering::Acquire)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     fn returned(&self) -> std::sync::MutexGuard<'_, VecDeque<Item>> {

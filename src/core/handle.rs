@@ -116,13 +116,10 @@ impl<E: End> Handle<E> {
         open.is_some()
     }
 
-    /// Items waiting in the channel now (0 once this handle is closed).
-    pub fn len(&self) -> usize {
+    /// Items waiting in the channel now (0 once this handle is closed): what `len()` of a
+    /// Python handle says. Named `waiting`, not `len`, as a handle is no collection.
+    pub fn waiting(&self) -> usize {
         self.lock().as_ref().map_or(0, |open| open.end.waiting())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Whether a blocking call polls for a while before parking ([`spin`]): not on rendezvous
@@ -225,7 +222,7 @@ impl Handle<RecvEnd> {
     pub fn is_closed(&self) -> bool {
         match self.end() {
             None => true,
-            Some(end) => self.info.senders_gone() && end.is_empty(),
+            Some(end) => self.info.senders_gone() && end.len() == 0,
         }
     }
 

@@ -35,60 +35,39 @@ pub enum Item {
     FrozenSet(Box<[Item]>),
     Sender(Arc<SendEnd>),
     Receiver(Arc<RecvEnd>),
+    /// Bytes copied from an object with the buffer protocol.
     Buffer(Box<BufferData>),
+    /// Stands for the `index`th of the buffers carried beside it by the enclosing
+    /// [`Item::WithBuffers`].
+    BufferAt(usize),
+    /// An item together with buffers it refers to by index ([`Item::BufferAt`]), as pickle
+    /// protocol 5 carries out-of-band buffers beside the pickle. The binding sends memory moved
+    /// out of `Buffer` objects this way, so that it can give each back to its object, by index,
+    /// if the send fails. Only ever the outermost item.
+    ///
+    /// ```
+    /// use interpchan::core::{BufferData, Item};
+    /// let moved = vec![BufferData::bytes(vec![1u8, 2].into())];
+    /// let item = Item::WithBuffers(Box::new((Item::List(vec![Item::BufferAt(0)].into()), moved.into())));
+    /// let Item::WithBuffers(parts) = item else { unreachable!() };
+    /// assert_eq!(&*parts.1[0].bytes, &[1u8, 2]);
+    /// ```
+    WithBuffers(Box<(Item, Box<[BufferData]>)>),
     /// Anything else, as a protocol-5 pickle.
     Pickled(Box<[u8]>),
-    /// A pickle that met channel handles or Buffers inside the object (a Sender inside a
-    /// dataclass, say), with what it met, so that they travel as in a tuple.
+    /// A pickle that named channel handles inside the object (a Sender inside a dataclass,
+    /// say), with their ends, so that they travel as in a tuple. (Buffers moved by a pickle are
+    /// carried by the enclosing [`Item::WithBuffers`], which the pickle names by index.)
     PickledCarrying(Box<CarryingPickle>),
 }
 
-/// A pickle and what it carries beside it.
+/// A pickle and the channel ends it names.
 #[derive(Debug)]
 pub struct CarryingPickle {
     pub data: Box<[u8]>,
     /// `Item::Sender` / `Item::Receiver` for the handles the pickle names (by reference): held
     /// here, their ends live until the pickle is loaded.
     pub handles: Box<[Item]>,
-    /// `Item::Buffer`s for the Buffers the pickle names (by index), moved like any Buffer.
-    pub buffers: Box<[Item]>,
-}
-
-impl Item {
-    /// Visits, depth first, every buffer whose bytes were moved out of a `Buffer` object.
-    /// The binding fills these in after conversion, and takes them back if a send fails.
-    ///
-    /// ```
-    /// use interpchan::core::{BufferData, Item};
-    /// let moved = Item::Buffer(Box::new(BufferData::moved(vec![1u8, 2].into())));
-    /// let copied = Item::Buffer(Box::new(BufferData::bytes(vec![3u8].into())));
-    /// let mut item = Item::List(vec![copied, moved].into());
-    /// let mut seen = Vec::new();
-    /// item.visit_moved_buffers(&mut |data| seen.push(data.bytes.to_vec()));
-    /// assert_eq!(seen, vec![vec![1u8, 2]]);
-    /// ```
-    pub fn visit_moved_buffers(&mut self, f: &mut dyn FnMut(&mut BufferData)) {
-        match self {
-            Item::Buffer(data) if data.moved => f(data),
-            Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
-                for item in items.iter_mut() {
-                    item.visit_moved_buffers(f);
-                }
-            }
-            Item::Dict(pairs) => {
-                for (key, value) in pairs.iter_mut() {
-                    key.visit_moved_buffers(f);
-                    value.visit_moved_buffers(f);
-                }
-            }
-            Item::PickledCarrying(pickle) => {
-                for item in pickle.buffers.iter_mut() {
-                    item.visit_moved_buffers(f);
-                }
-            }
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]
@@ -98,24 +77,5 @@ mod tests {
     #[test]
     fn item_stays_small() {
         assert!(std::mem::size_of::<Item>() <= 24);
-    }
-
-    #[test]
-    fn moved_buffers_come_back_in_depth_first_order() {
-        let buf = |b: u8| Item::Buffer(Box::new(BufferData::moved(vec![b].into())));
-        let item = Item::Dict(
-            vec![
-                (
-                    Item::Int(0),
-                    Item::Tuple(vec![buf(1), Item::None, buf(2)].into()),
-                ),
-                (Item::Str("k".into()), buf(3)),
-            ]
-            .into(),
-        );
-        let mut item = item;
-        let mut back = Vec::new();
-        item.visit_moved_buffers(&mut |data| back.push(data.take().bytes[0]));
-        assert_eq!(back, vec![1, 2, 3]);
     }
 }

@@ -24,14 +24,14 @@ const DETACHED_COPY_FROM: usize = 1 << 20;
 /// `dst` is memory no other thread can reach yet.
 pub unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
     if len < DETACHED_COPY_FROM {
-        // SAFETY: per the contract.
+        // SAFETY: as the caller guarantees.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
         return;
     }
     // Addresses cross into the detached closure as plain numbers (raw pointers are not Send).
     let (src, dst) = (src as usize, dst as usize);
     allow_threads(move || {
-        // SAFETY: per the contract, which holds while the GIL is released.
+        // SAFETY: as the caller guarantees, which holds while the GIL is released.
         unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst as *mut u8, len) }
     });
 }

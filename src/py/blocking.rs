@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use pyo3_ffi::*;
 
-use crate::core::Failure;
+use crate::core::{Failure, SelectFailure};
 
 use super::ffi::{allow_threads, Owned, PyErrSet, PyResult};
 
@@ -34,11 +34,29 @@ pub enum Wait {
 
 /// Why a call stopped without completing.
 #[derive(Debug)]
-pub enum Stop {
+pub enum Stop<F> {
     /// The channel operation failed: closed, disconnected, full or empty, timed out.
-    Failed(Failure),
+    Failed(F),
     /// A signal handler raised (e.g. `KeyboardInterrupt`); the exception is set.
     Raised,
+}
+
+/// A core failure that may mean only that one attempt's wait ran out (`wait_for` then
+/// retries until the real deadline).
+pub trait Failing: Send {
+    fn timed_out(&self) -> bool;
+}
+
+impl Failing for Failure {
+    fn timed_out(&self) -> bool {
+        *self == Failure::Timeout
+    }
+}
+
+impl Failing for SelectFailure {
+    fn timed_out(&self) -> bool {
+        *self == SelectFailure::Timeout
+    }
 }
 
 /// Retries `attempt` with the GIL released until it completes, fails, the deadline passes or
@@ -48,11 +66,11 @@ pub enum Stop {
 /// CPython runs signal handlers, each attempt lasts at most `SIGNAL_SLICE` and handlers run
 /// between attempts; everywhere else one attempt waits for the whole time, so idle waiters
 /// cost nothing.
-pub fn wait_for<S: Send, T: Send>(
+pub fn wait_for<S: Send, T: Send, F: Failing>(
     deadline: Option<Instant>,
     mut state: S,
-    attempt: impl Fn(S, Option<Instant>) -> Result<T, (Failure, S)> + Sync,
-) -> Result<T, (Stop, S)> {
+    attempt: impl Fn(S, Option<Instant>) -> Result<T, (F, S)> + Sync,
+) -> Result<T, (Stop<F>, S)> {
     let check_signals = runs_signal_handlers();
     BLOCKED_CALLS.fetch_add(1, Ordering::Relaxed);
     let _blocked = Blocked;
@@ -64,14 +82,14 @@ pub fn wait_for<S: Send, T: Send>(
         };
         match allow_threads(|| attempt(state, until)) {
             Ok(done) => return Ok(done),
-            Err((Failure::Timeout, back)) => {
+            Err((why, back)) if why.timed_out() => {
                 state = back;
                 if slice_end.is_some_and(|s| until == Some(s)) {
                     SIGNAL_SLICES.fetch_add(1, Ordering::Relaxed);
                 }
                 match again(deadline, check_signals) {
                     Ok(true) => continue,
-                    Ok(false) => return Err((Stop::Failed(Failure::Timeout), state)),
+                    Ok(false) => return Err((Stop::Failed(why), state)),
                     Err(PyErrSet) => return Err((Stop::Raised, state)),
                 }
             }

@@ -77,7 +77,6 @@ impl Memory {
         BufferData {
             bytes: self.bytes.into_box(),
             layout: self.layout,
-            moved: true,
         }
     }
 }
@@ -175,7 +174,7 @@ pub unsafe fn new_object(tp: *mut PyObject, data: BufferData) -> PyResult<Owned>
 /// # Safety
 /// `obj` is a live Buffer object.
 pub unsafe fn check_movable(obj: *mut PyObject) -> PyResult<()> {
-    // SAFETY: per the contract; the lock is released before raising.
+    // SAFETY: as the caller guarantees; the lock is released before raising.
     let movable = unsafe { inner(obj) }.movable();
     movable.map_err(Refusal::raise)
 }
@@ -189,7 +188,7 @@ pub unsafe fn check_movable(obj: *mut PyObject) -> PyResult<()> {
 /// `obj` is a live Buffer object.
 pub unsafe fn take(obj: *mut PyObject) -> PyResult<BufferData> {
     let taken = {
-        // SAFETY: per the contract.
+        // SAFETY: as the caller guarantees.
         let mut inner = unsafe { inner(obj) };
         inner.movable().map(|()| inner.memory.take())
     };
@@ -204,7 +203,7 @@ pub unsafe fn take(obj: *mut PyObject) -> PyResult<BufferData> {
 /// # Safety
 /// `obj` is a live Buffer object that was emptied by `take`.
 pub unsafe fn put_back(obj: *mut PyObject, data: BufferData) {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     unsafe { inner(obj) }.memory = Some(Memory::new(data));
 }
 

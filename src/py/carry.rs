@@ -3,9 +3,9 @@
 //!
 //! Sending: while a send pickles an item, a handle's `__reduce__` records its end here (the
 //! pickle still names it by reference, which the carried end keeps valid), and a Buffer's
-//! records the Buffer (moved once the whole item converted, as in a tuple) and pickles as
-//! `_carried(i)`. Receiving: while the pickle is loaded, `_carried(i)` gives the memoryview
-//! over the i-th carried Buffer's memory.
+//! records the Buffer, which the send then moves with the item's other Buffers
+//! (`Item::WithBuffers`), and pickles as `_carried(i)`, `i` being its index there. Receiving:
+//! while the pickle loads, `_carried(i)` gives the memoryview over the i-th of those buffers.
 
 use std::cell::RefCell;
 
@@ -23,14 +23,16 @@ struct Sending {
     /// The interpreter pickling: Buffers of another (one run from a `__reduce__` on this
     /// thread) are not recorded, as this interpreter cannot hold its objects.
     interpreter: i64,
+    /// The index among the item's moved buffers that the first Buffer recorded here gets.
+    first: usize,
     handles: Vec<Item>,
     buffers: Vec<Owned>,
 }
 
-/// The Buffers a pickle being loaded on this thread carries, with the views made of them.
-pub struct Loading {
-    pub buffers: Box<[Item]>,
-    pub views: Vec<Option<(Owned, Owned)>>,
+/// The buffers of the item whose pickle loads on this thread, and the views made of them.
+struct Loading {
+    buffers: Vec<Option<BufferData>>,
+    views: Vec<(usize, Owned, Owned)>,
 }
 
 thread_local! {
@@ -43,12 +45,14 @@ fn interpreter() -> i64 {
     unsafe { PyInterpreterState_GetID(PyInterpreterState_Get()) }
 }
 
-/// Runs `pickle` (a send pickling an item); returns with its result the ends of the handles
-/// and the Buffer objects it pickled, in order (sends nested inside keep their own).
-pub fn sending<T>(pickle: impl FnOnce() -> T) -> (T, Vec<Item>, Vec<Owned>) {
+/// Runs `pickle` (a send pickling an item, whose Buffers met so far number `first`); returns
+/// with its result the ends of the handles and the Buffer objects it pickled, in order (sends
+/// nested inside keep their own).
+pub fn sending<T>(first: usize, pickle: impl FnOnce() -> T) -> (T, Vec<Item>, Vec<Owned>) {
     SENDING.with(|s| {
         s.borrow_mut().push(Sending {
             interpreter: interpreter(),
+            first,
             handles: Vec::new(),
             buffers: Vec::new(),
         })
@@ -70,7 +74,7 @@ pub fn handle(end: Item) {
 }
 
 /// Records a Buffer being pickled by a send of this interpreter; its index among the item's
-/// carried Buffers, or `None` outside such a send.
+/// moved buffers, or `None` outside such a send.
 ///
 /// # Safety
 /// `obj` is a live Buffer object.
@@ -79,53 +83,57 @@ pub unsafe fn buffer(obj: *mut PyObject) -> Option<usize> {
     SENDING.with(|s| {
         let mut s = s.borrow_mut();
         let sending = s.last_mut().filter(|s| s.interpreter == here)?;
-        if let Some(i) = sending.buffers.iter().position(|b| b.as_ptr() == obj) {
-            return Some(i);
-        }
-        // SAFETY: per the contract.
-        sending.buffers.push(unsafe { Owned::borrowed(obj) });
-        Some(sending.buffers.len() - 1)
+        let local = match sending.buffers.iter().position(|b| b.as_ptr() == obj) {
+            Some(i) => i,
+            None => {
+                // SAFETY: as the caller guarantees.
+                sending.buffers.push(unsafe { Owned::borrowed(obj) });
+                sending.buffers.len() - 1
+            }
+        };
+        Some(sending.first + local)
     })
 }
 
-/// Runs `load` (unpickling an item that carries `buffers`), during which `_carried(i)` makes
-/// views of them; returns its result, the buffers (those viewed are now placeholders) and, per
-/// buffer, the view made of it and its new Buffer object, if any.
-pub fn loading<T>(buffers: Box<[Item]>, load: impl FnOnce() -> T) -> (T, Loading) {
-    let views = (0..buffers.len()).map(|_| None).collect();
-    LOADING.with(|l| l.borrow_mut().push(Loading { buffers, views }));
+/// Runs `load` (unpickling part of an item that carries `buffers`), during which
+/// `_carried(i)` takes the i-th of them; returns its result and, for each buffer taken, its
+/// index, the view made of it and its new Buffer object.
+pub fn loading<T>(
+    buffers: &mut Vec<Option<BufferData>>,
+    load: impl FnOnce() -> T,
+) -> (T, Vec<(usize, Owned, Owned)>) {
+    let loading = Loading {
+        buffers: std::mem::take(buffers),
+        views: Vec::new(),
+    };
+    LOADING.with(|l| l.borrow_mut().push(loading));
     let result = load();
     let done = LOADING
         .with(|l| l.borrow_mut().pop())
         .expect("pushed above");
-    (result, done)
+    *buffers = done.buffers;
+    (result, done.views)
 }
 
-/// `_carried(i)`: the memoryview over the i-th Buffer the item being unpickled carries.
+/// `_carried(i)`: the memoryview over the i-th buffer of the item whose pickle is loading.
 ///
 /// # Safety
 /// `state` is this interpreter's module state.
 pub unsafe fn carried_view(state: &State, index: usize) -> PyResult<Owned> {
-    // The data is taken under the borrow, the objects made without it (making them may run
-    // a garbage collection, and so Python code).
-    let data = LOADING.with(|l| {
+    // The data is taken under the borrow, the objects made without it (making them may run a
+    // garbage collection, and so Python code).
+    let found = LOADING.with(|l| {
         let mut l = l.try_borrow_mut().ok()?;
-        let loading = l.last_mut().filter(|l| index < l.buffers.len())?;
-        if let Some((view, _)) = &loading.views[index] {
+        let loading = l.last_mut()?;
+        if let Some((_, view, _)) = loading.views.iter().find(|(i, _, _)| *i == index) {
             return Some(Err(view.clone()));
         }
-        match &mut loading.buffers[index] {
-            Item::Buffer(data) => Some(Ok(std::mem::replace(
-                &mut **data,
-                BufferData::bytes(Box::default()),
-            ))),
-            _ => None,
-        }
+        loading.buffers.get_mut(index)?.take().map(Ok)
     });
-    let data = match data {
+    let data = match found {
         None => {
             return Err(value_error(
-                "_carried() is only for unpickling a received item",
+                "_carried() is only for unpickling a received item that carries that buffer",
             ))
         }
         Some(Err(view)) => return Ok(view),
@@ -137,7 +145,7 @@ pub unsafe fn carried_view(state: &State, index: usize) -> PyResult<Owned> {
     let view = unsafe { Owned::new(PyMemoryView_FromObject(buffer.as_ptr()))? };
     LOADING.with(|l| {
         if let Some(loading) = l.borrow_mut().last_mut() {
-            loading.views[index] = Some((view.clone(), buffer));
+            loading.views.push((index, view.clone(), buffer));
         }
     });
     Ok(view)

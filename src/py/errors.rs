@@ -75,11 +75,6 @@ pub fn buffer_error(msg: &str) -> PyErrSet {
     unsafe { raise(PyExc_BufferError, msg) }
 }
 
-pub fn timeout_error(msg: &str) -> PyErrSet {
-    // SAFETY: PyExc_TimeoutError is a static builtin class.
-    unsafe { raise(PyExc_TimeoutError, msg) }
-}
-
 pub fn memory_error() -> PyErrSet {
     // SAFETY: attached (binding invariant).
     unsafe { PyErr_NoMemory() };

@@ -11,7 +11,7 @@ use crate::core::{BufferData, Item, RecvEnd};
 use super::alloc::{advise_huge_pages, copy_bytes};
 use super::buffer;
 use super::carry;
-use super::errors::raise_from;
+use super::errors::{raise, raise_from};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::give_back::{self, Part, Taken, FREE_EARLY};
 use super::handles;
@@ -34,8 +34,8 @@ pub unsafe fn received(
     end: impl FnOnce() -> Option<Arc<RecvEnd>>,
 ) -> PyResult<Owned> {
     let mut taken = Taken::default();
-    // SAFETY: per the contract.
-    let result = unsafe { object(state, &mut item, 0, &mut taken) };
+    // SAFETY: as the caller guarantees.
+    let result = unsafe { object(state, &mut Moved::default(), &mut item, 0, &mut taken) };
     if result.is_ok() {
         return result;
     }
@@ -60,14 +60,25 @@ pub unsafe fn received(
     result
 }
 
-/// The object for `item`, which sits `depth` containers deep in the item being received.
-/// Buffers' memory, pickles and large payloads are taken out of `item` (into the objects
-/// built) and recorded in `taken`; everything else is copied.
+/// The buffers an [`Item::WithBuffers`] carries, while the item inside it is built: each is
+/// taken once, by its `Item::BufferAt` placeholder or by a pickle (`_carried(i)`).
+#[derive(Default)]
+struct Moved {
+    data: Vec<Option<BufferData>>,
+    /// The slot number (see [`Taken`]) of the first; the others follow.
+    first_slot: usize,
+}
+
+/// The object for `item`, which sits `depth` containers deep in the item being received;
+/// `moved` holds the buffers its `Item::BufferAt` placeholders name. Buffers' memory, pickles
+/// and large payloads are taken out of the item (into the objects built) and recorded in
+/// `taken`; everything else is copied.
 ///
 /// # Safety
 /// `state` is this interpreter's module state.
 unsafe fn object(
     state: &State,
+    moved: &mut Moved,
     item: &mut Item,
     depth: usize,
     taken: &mut Taken,
@@ -126,7 +137,7 @@ unsafe fn object(
                     PyTuple_SetItem(
                         tuple.as_ptr(),
                         i as _,
-                        object(state, item, depth, taken)?.into_ptr(),
+                        object(state, moved, item, depth, taken)?.into_ptr(),
                     );
                 }
                 Ok(tuple)
@@ -138,7 +149,7 @@ unsafe fn object(
                     PyList_SetItem(
                         list.as_ptr(),
                         i as _,
-                        object(state, item, depth, taken)?.into_ptr(),
+                        object(state, moved, item, depth, taken)?.into_ptr(),
                     );
                 }
                 Ok(list)
@@ -146,8 +157,8 @@ unsafe fn object(
             Item::Dict(pairs) => {
                 let dict = Owned::new(PyDict_New())?;
                 for (key, value) in pairs.iter_mut() {
-                    let key = object(state, key, depth, taken)?;
-                    let value = object(state, value, depth, taken)?;
+                    let key = object(state, moved, key, depth, taken)?;
+                    let value = object(state, moved, value, depth, taken)?;
                     if PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) != 0 {
                         return Err(PyErrSet);
                     }
@@ -156,6 +167,7 @@ unsafe fn object(
             }
             Item::Set(items) => fill_set(
                 state,
+                moved,
                 Owned::new(PySet_New(ptr::null_mut()))?,
                 items,
                 depth,
@@ -163,55 +175,92 @@ unsafe fn object(
             ),
             Item::FrozenSet(items) => fill_set(
                 state,
+                moved,
                 Owned::new(PyFrozenSet_New(ptr::null_mut()))?,
                 items,
                 depth,
                 taken,
             ),
-            Item::Sender(end) => handles::new_sender(state, end.clone()),
-            Item::Receiver(end) => handles::new_receiver(state, end.clone()),
+            Item::Sender(end) => handles::new_handle(state, end.clone()),
+            Item::Receiver(end) => handles::new_handle(state, end.clone()),
             Item::Buffer(data) => {
                 let slot = taken.slots(1);
                 let data = std::mem::replace(&mut **data, BufferData::bytes(Box::default()));
-                let buffer = buffer::new_object(state.buffer_type, data)?;
-                match Owned::new(PyMemoryView_FromObject(buffer.as_ptr())) {
-                    Ok(view) => {
-                        taken.record(slot, Part::Buffer(Some(view.clone()), buffer));
-                        Ok(view)
-                    }
-                    Err(err) => {
-                        taken.record(slot, Part::Buffer(None, buffer));
-                        Err(err)
-                    }
-                }
+                view_of(state, data, slot, taken)
             }
-            Item::Pickled(data) => unpickle(state, data, taken),
-            // The carried handles stay in the item, keeping their ends alive, until the
-            // references in the pickle have been resolved (the item is dropped after that);
-            // the carried Buffers are viewed through `_carried(i)` as the pickle loads.
-            Item::PickledCarrying(pickle) => {
-                let buffers = std::mem::take(&mut pickle.buffers);
-                let (result, done) =
-                    carry::loading(buffers, || unpickle(state, &mut pickle.data, taken));
-                pickle.buffers = done.buffers;
-                let first = taken.slots(done.views.len());
-                for (i, made) in done.views.into_iter().enumerate() {
-                    if let Some((view, buffer)) = made {
-                        taken.record(first + i, Part::Buffer(Some(view), buffer));
+            Item::BufferAt(index) => match moved.data.get_mut(*index).and_then(Option::take) {
+                Some(data) => view_of(state, data, moved.first_slot + *index, taken),
+                None => Err(raise(
+                    PyExc_SystemError,
+                    "interpchan: a received item names a buffer it does not carry",
+                )),
+            },
+            Item::WithBuffers(parts) => {
+                let (inner, buffers) = &mut **parts;
+                let mut inner_moved = Moved {
+                    first_slot: taken.slots(buffers.len()),
+                    data: buffers
+                        .iter_mut()
+                        .map(|b| Some(std::mem::replace(b, BufferData::bytes(Box::default()))))
+                        .collect(),
+                };
+                let result = object(state, &mut inner_moved, inner, depth, taken);
+                // What was not taken stays in the item.
+                for (slot, left) in buffers.iter_mut().zip(inner_moved.data) {
+                    if let Some(data) = left {
+                        *slot = data;
                     }
                 }
                 result
+            }
+            Item::Pickled(data) => unpickle(state, moved, data, taken),
+            // The carried handles stay in the item, keeping their ends alive, until the
+            // references in the pickle have been resolved (the item is dropped after that).
+            Item::PickledCarrying(pickle) => unpickle(state, moved, &mut pickle.data, taken),
+        }
+    }
+}
+
+/// A memoryview over `data`, whose `.obj` is a new Buffer owning it (recorded in `taken` as
+/// slot `slot`).
+///
+/// # Safety
+/// `state` is this interpreter's module state.
+unsafe fn view_of(
+    state: &State,
+    data: BufferData,
+    slot: usize,
+    taken: &mut Taken,
+) -> PyResult<Owned> {
+    // SAFETY: the state's Buffer type is this interpreter's; each call returns a new reference
+    // or null.
+    unsafe {
+        let buffer = buffer::new_object(state.buffer_type, data)?;
+        match Owned::new(PyMemoryView_FromObject(buffer.as_ptr())) {
+            Ok(view) => {
+                taken.record(slot, Part::Buffer(Some(view.clone()), buffer));
+                Ok(view)
+            }
+            Err(err) => {
+                taken.record(slot, Part::Buffer(None, buffer));
+                Err(err)
             }
         }
     }
 }
 
 /// The object a pickle stands for. The pickle is taken out of `data` (and recorded in
-/// `taken`).
+/// `taken`); while it loads, `_carried(i)` gives views of the buffers in `moved` (Buffers the
+/// pickle met when it was made).
 ///
 /// # Safety
 /// `state` is this interpreter's module state.
-unsafe fn unpickle(state: &State, data: &mut Box<[u8]>, taken: &mut Taken) -> PyResult<Owned> {
+unsafe fn unpickle(
+    state: &State,
+    moved: &mut Moved,
+    data: &mut Box<[u8]>,
+    taken: &mut Taken,
+) -> PyResult<Owned> {
     let slot = taken.slots(1);
     let (_, loads) = state.pickle()?;
     // SAFETY: attached; returns a new reference or null.
@@ -227,20 +276,29 @@ unsafe fn unpickle(state: &State, data: &mut Box<[u8]>, taken: &mut Taken) -> Py
     taken.record(slot, Part::Bytes(bytes.clone()));
     let args = [bytes.as_ptr()];
     // SAFETY: attached; `loads` and `bytes` are live; returns a new reference or null.
-    unsafe {
+    let load = || unsafe {
         Owned::new(PyObject_Vectorcall(
             loads,
             args.as_ptr(),
             1,
             ptr::null_mut(),
         ))
+    };
+    if moved.data.is_empty() {
+        return load();
     }
+    let (result, views) = carry::loading(&mut moved.data, load);
+    for (index, view, buffer) in views {
+        taken.record(moved.first_slot + index, Part::Buffer(Some(view), buffer));
+    }
+    result
 }
 
 /// # Safety
 /// `set` is a new, empty set or frozenset that nobody else has seen yet.
 unsafe fn fill_set(
     state: &State,
+    moved: &mut Moved,
     set: Owned,
     items: &mut [Item],
     depth: usize,
@@ -249,7 +307,7 @@ unsafe fn fill_set(
     for item in items.iter_mut() {
         // SAFETY: PySet_Add may fill a frozenset that has not been shared yet; `obj` is live.
         unsafe {
-            let obj = object(state, item, depth, taken)?;
+            let obj = object(state, moved, item, depth, taken)?;
             if PySet_Add(set.as_ptr(), obj.as_ptr()) != 0 {
                 return Err(PyErrSet);
             }

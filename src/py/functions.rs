@@ -5,14 +5,15 @@ use std::time::Instant;
 
 use pyo3_ffi::*;
 
-use crate::core::{self, Failure, Handle, RecvEnd, SelectFailure};
+use crate::core::{self, Handle, RecvEnd, SelectFailure};
 
 use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop};
-use super::errors::{raise, timeout_error, type_error, type_name, value_error};
+use super::errors::{type_error, type_name, value_error};
+use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::from_item::received;
-use super::handles::{handle, new_receiver, new_sender, restore};
+use super::handles::{handle, new_handle, restore};
 use super::methods::{function, with_module_state, END_METHOD};
 use super::state::State;
 
@@ -28,8 +29,8 @@ unsafe extern "C" fn channel(
             let params = [Param::new(c"capacity", state.kw_capacity)];
             let [capacity] = parse("channel", args, nargs, kwnames, params, 0, 0)?;
             let (tx, rx) = core::channel(args::capacity(capacity)?);
-            let tx = new_sender(state, tx)?;
-            let rx = new_receiver(state, rx)?;
+            let tx = new_handle(state, tx)?;
+            let rx = new_handle(state, rx)?;
             Owned::new(PyTuple_Pack(2, tx.as_ptr(), rx.as_ptr()))
         })
     }
@@ -53,16 +54,8 @@ unsafe extern "C" fn select(
             let objects = receiver_list(state, receivers)?;
             let handles: Vec<&Handle<RecvEnd>> =
                 objects.iter().map(|o| handle(o.as_ptr())).collect();
-            let (index, item) = select_item(&handles, deadline).map_err(|stop| match stop {
-                Stop::Failed(Failure::Timeout) => {
-                    timeout_error("select timed out: no item arrived")
-                }
-                Stop::Failed(_) => raise(
-                    state.channel_closed,
-                    "every receiver given to select() is closed, or drained with no Sender left",
-                ),
-                Stop::Raised => PyErrSet,
-            })?;
+            let (index, item) = select_item(&handles, deadline)
+                .map_err(|stop| raise_failure(state, Failed::Select(stop)))?;
             let item = received(state, item, || handles[index].channel_end())?;
             Owned::new(PyTuple_Pack(2, objects[index].as_ptr(), item.as_ptr()))
         })
@@ -136,17 +129,13 @@ unsafe fn refuse_handle(state: &State, obj: *mut PyObject, what: &str) -> PyResu
 fn select_item(
     handles: &[&Handle<RecvEnd>],
     deadline: Option<Instant>,
-) -> Result<(usize, core::Item), Stop> {
-    let failure = |why| match why {
-        SelectFailure::Timeout | SelectFailure::WouldBlock => Failure::Timeout,
-        SelectFailure::AllClosed => Failure::Disconnected,
-    };
+) -> Result<(usize, core::Item), Stop<SelectFailure>> {
     match core::try_select(handles) {
         Err(SelectFailure::WouldBlock) => wait_for(deadline, (), |(), until| {
-            core::select(handles, until).map_err(|why| (failure(why), ()))
+            core::select(handles, until).map_err(|why| (why, ()))
         })
         .map_err(|(stop, ())| stop),
-        other => other.map_err(|why| Stop::Failed(failure(why))),
+        other => other.map_err(Stop::Failed),
     }
 }
 

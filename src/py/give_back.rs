@@ -271,11 +271,16 @@ fn refill(item: &mut Item, slot: &mut usize, parts: &mut Parts) {
             if let Some(Restored::Bytes(back)) = next(slot) {
                 pickle.data = back;
             }
-            for carried in pickle.buffers.iter_mut() {
-                if let (Item::Buffer(data), Some(Restored::Buffer(back))) = (carried, next(slot)) {
-                    **data = back;
+        }
+        Item::WithBuffers(with) => {
+            // Its buffers are numbered first, then the slots of the item inside.
+            let (inner, buffers) = &mut **with;
+            for data in buffers.iter_mut() {
+                if let Some(Restored::Buffer(back)) = next(slot) {
+                    *data = back;
                 }
             }
+            refill(inner, slot, parts);
         }
         Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
             for item in items.iter_mut() {
@@ -295,6 +300,7 @@ fn refill(item: &mut Item, slot: &mut usize, parts: &mut Parts) {
         | Item::Float(_)
         | Item::Complex(..)
         | Item::Sender(_)
-        | Item::Receiver(_) => {}
+        | Item::Receiver(_)
+        | Item::BufferAt(_) => {}
     }
 }

@@ -11,6 +11,7 @@ use crate::core::{EndRef, Handle, Item, LookupError, RecvEnd, SendEnd};
 
 use super::args::no_args;
 use super::errors::{raise, raise_from, value_error};
+use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyResult};
 use super::methods::{boolean, getset, method, none, ret, slot, with_type_state};
 use super::state::State;
@@ -80,7 +81,7 @@ impl Kind for RecvEnd {
 /// # Safety
 /// `obj` is a live handle object of kind `E`; the reference is used while it lives.
 pub unsafe fn handle<'a, E>(obj: *mut PyObject) -> &'a Handle<E> {
-    // SAFETY: per the contract, `obj` is a `HandleObject<E>` initialised by `new_handle`.
+    // SAFETY: as the caller guarantees, `obj` is a `HandleObject<E>` initialised by `new_handle`.
     unsafe { &(*obj.cast::<HandleObject<E>>()).handle }
 }
 
@@ -100,22 +101,12 @@ pub unsafe fn new_handle<E: Kind>(state: &State, end: Arc<E>) -> PyResult<Owned>
     }
 }
 
-pub unsafe fn new_sender(state: &State, end: Arc<SendEnd>) -> PyResult<Owned> {
-    // SAFETY: forwarded contract.
-    unsafe { new_handle(state, end) }
-}
-
-pub unsafe fn new_receiver(state: &State, end: Arc<RecvEnd>) -> PyResult<Owned> {
-    // SAFETY: forwarded contract.
-    unsafe { new_handle(state, end) }
-}
-
 /// The end a handle being sent as an item stands for (`TypeError` if the handle is closed).
 ///
 /// # Safety
 /// `obj` is a live handle object of kind `E`.
-unsafe fn sendable<E: Kind>(state: &State, obj: *mut PyObject) -> PyResult<Arc<E>> {
-    // SAFETY: per the contract.
+pub unsafe fn sendable<E: Kind>(state: &State, obj: *mut PyObject) -> PyResult<Arc<E>> {
+    // SAFETY: as the caller guarantees.
     match unsafe { handle::<E>(obj) }.end() {
         Some(end) => Ok(end),
         // SAFETY: the state's exception classes are live.
@@ -127,16 +118,6 @@ unsafe fn sendable<E: Kind>(state: &State, obj: *mut PyObject) -> PyResult<Arc<E
             )
         }),
     }
-}
-
-pub unsafe fn sendable_sender(state: &State, obj: *mut PyObject) -> PyResult<Arc<SendEnd>> {
-    // SAFETY: forwarded contract.
-    unsafe { sendable(state, obj) }
-}
-
-pub unsafe fn sendable_receiver(state: &State, obj: *mut PyObject) -> PyResult<Arc<RecvEnd>> {
-    // SAFETY: forwarded contract.
-    unsafe { sendable(state, obj) }
 }
 
 pub unsafe extern "C" fn dealloc<E>(obj: *mut PyObject) {
@@ -285,27 +266,26 @@ pub unsafe fn restore(state: &State, reference: *mut PyObject) -> PyResult<Owned
             PyBytes_Size(reference) as usize,
         )
     };
-    let found = match decode(bytes) {
-        Some((SendEnd::CODE, r)) => SendEnd::lookup(&r).map(|end| (SendEnd::NAME, Some(end), None)),
-        Some((RecvEnd::CODE, r)) => RecvEnd::lookup(&r).map(|end| (RecvEnd::NAME, None, Some(end))),
-        _ => return Err(value_error("not a channel handle reference")),
-    };
-    // SAFETY: forwarded contract; the state's exception classes are live.
+    // SAFETY: what our caller guarantees, passed on.
     unsafe {
-        match found {
-            Ok((_, Some(end), _)) => new_handle(state, end),
-            Ok((_, _, Some(end))) => new_handle(state, end),
-            Ok(_) => unreachable!("one end is always found"),
-            Err(LookupError::OtherProcess) => Err(raise(
-                state.channel_closed,
-                "this pickled channel handle was made in another process: handles are only valid \
-                 within the process that created the channel",
-            )),
-            Err(LookupError::Gone) => Err(raise(
-                state.channel_closed,
-                "the channel end this pickled handle refers to is gone: every handle to it was \
-                 closed or dropped before it was unpickled",
-            )),
+        match decode(bytes) {
+            Some((SendEnd::CODE, r)) => restore_end::<SendEnd>(state, &r),
+            Some((RecvEnd::CODE, r)) => restore_end::<RecvEnd>(state, &r),
+            _ => Err(value_error("not a channel handle reference")),
+        }
+    }
+}
+
+/// A new handle on the end of kind `E` that `reference` names.
+///
+/// # Safety
+/// `state` is this interpreter's module state.
+unsafe fn restore_end<E: Kind>(state: &State, reference: &EndRef) -> PyResult<Owned> {
+    // SAFETY: what our caller guarantees, passed on.
+    unsafe {
+        match E::lookup(reference) {
+            Ok(end) => new_handle(state, end),
+            Err(why) => Err(raise_failure(state, Failed::Restore(why))),
         }
     }
 }
@@ -332,7 +312,7 @@ pub unsafe extern "C" fn get_capacity<E: Kind>(
 
 pub unsafe extern "C" fn length<E: Kind>(slf: *mut PyObject) -> Py_ssize_t {
     // SAFETY: called by the interpreter on our handle object.
-    unsafe { handle::<E>(slf) }.len() as Py_ssize_t
+    unsafe { handle::<E>(slf) }.waiting() as Py_ssize_t
 }
 
 pub unsafe extern "C" fn repr<E: Kind>(slf: *mut PyObject) -> *mut PyObject {

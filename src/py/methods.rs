@@ -112,7 +112,7 @@ pub unsafe fn with_type_state(
     tp: *mut PyTypeObject,
     body: impl FnOnce(&State) -> PyResult<Owned>,
 ) -> *mut PyObject {
-    // SAFETY: forwarded contract.
+    // SAFETY: what our caller guarantees, passed on.
     ret(unsafe { State::of_type(tp) }.and_then(body))
 }
 
@@ -124,7 +124,7 @@ pub unsafe fn with_module_state(
     module: *mut PyObject,
     body: impl FnOnce(&State) -> PyResult<Owned>,
 ) -> *mut PyObject {
-    // SAFETY: forwarded contract.
+    // SAFETY: what our caller guarantees, passed on.
     ret(unsafe { State::of_module(module) }.and_then(body))
 }
 

@@ -9,6 +9,7 @@ mod blocking;
 mod buffer;
 mod carry;
 mod errors;
+mod failure;
 mod ffi;
 mod from_item;
 mod functions;

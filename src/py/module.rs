@@ -20,7 +20,7 @@ unsafe fn add_type(
     spec: *mut PyType_Spec,
     name: &CStr,
 ) -> PyResult<*mut PyObject> {
-    // SAFETY: per the contract; the type gets `module` as its defining module.
+    // SAFETY: as the caller guarantees; the type gets `module` as its defining module.
     unsafe {
         let tp = Owned::new(PyType_FromModuleAndSpec(module, spec, ptr::null_mut()))?;
         if PyModule_AddObjectRef(module, name.as_ptr(), tp.as_ptr()) != 0 {
@@ -42,7 +42,7 @@ unsafe fn add_exception(
 ) -> PyResult<*mut PyObject> {
     let qualified =
         std::ffi::CString::new(format!("interpchan.{}", name.to_string_lossy())).expect("no NUL");
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     unsafe {
         let exc = Owned::new(PyErr_NewExceptionWithDoc(
             qualified.as_ptr(),
@@ -60,8 +60,9 @@ unsafe fn add_exception(
 /// # Safety
 /// `module` is our module being initialised (its state zeroed).
 unsafe fn init(module: *mut PyObject) -> PyResult<()> {
-    // SAFETY: per the contract: the state is this module's, and every field we set is a strong
-    // reference it owns from now on (released by `state::clear`, also after a partial init).
+    // SAFETY: as the caller guarantees: the state is this module's, and every field we set is a
+    // strong reference it owns from now on (released by `state::clear`, also after a partial
+    // init).
     unsafe {
         let state = &mut *PyModule_GetState(module).cast::<State>();
         state.channel_error = add_exception(

@@ -8,7 +8,7 @@ use crate::core::{Failure, Handle, Item, RecvEnd};
 
 use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop, Wait};
-use super::errors::{raise, timeout_error};
+use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::from_item::received;
 use super::handles::{self, handle};
@@ -16,7 +16,7 @@ use super::methods::{method, slot, with_type_state, END_GETSET, END_METHOD, END_
 use super::state::State;
 
 /// Takes an item off the channel, waiting as `wait` allows (with the GIL released).
-pub fn take(handle: &Handle<RecvEnd>, wait: Wait) -> Result<Item, Stop> {
+fn take(handle: &Handle<RecvEnd>, wait: Wait) -> Result<Item, Stop<Failure>> {
     match (handle.try_recv(), wait) {
         (Ok(item), _) => Ok(item),
         (Err(Failure::WouldBlock), Wait::Until(deadline)) => wait_for(deadline, (), |(), until| {
@@ -27,35 +27,16 @@ pub fn take(handle: &Handle<RecvEnd>, wait: Wait) -> Result<Item, Stop> {
     }
 }
 
-/// Raises the exception for a failed receive.
-///
-/// # Safety
-/// `state` is this interpreter's module state.
-pub unsafe fn raise_stop(state: &State, stop: Stop) -> PyErrSet {
-    let (exc, msg) = match stop {
-        Stop::Raised => return PyErrSet,
-        Stop::Failed(Failure::Closed) => (state.channel_closed, "recv on a closed Receiver"),
-        Stop::Failed(Failure::Disconnected) => (
-            state.channel_closed,
-            "the channel is closed: every Sender is gone and no item is left",
-        ),
-        Stop::Failed(Failure::WouldBlock) => (state.empty, "the channel is empty"),
-        Stop::Failed(Failure::Timeout) => return timeout_error("recv timed out: no item arrived"),
-    };
-    // SAFETY: the state's exception classes are live.
-    unsafe { raise(exc, msg) }
-}
-
 /// # Safety
 /// `slf` is a live Receiver; `state` is this interpreter's module state.
 unsafe fn recv_item(state: &State, slf: *mut PyObject, wait: Wait) -> PyResult<Owned> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let handle = unsafe { handle::<RecvEnd>(slf) };
     match take(handle, wait) {
-        // SAFETY: per the contract.
+        // SAFETY: as the caller guarantees.
         Ok(item) => unsafe { received(state, item, || handle.channel_end()) },
-        // SAFETY: per the contract.
-        Err(stop) => Err(unsafe { raise_stop(state, stop) }),
+        // SAFETY: as the caller guarantees.
+        Err(stop) => Err(unsafe { raise_failure(state, Failed::Recv(stop)) }),
     }
 }
 
@@ -111,7 +92,7 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
             match take(handle, Wait::Until(None)) {
                 Ok(item) => received(state, item, || handle.channel_end()),
                 Err(Stop::Failed(Failure::Closed | Failure::Disconnected)) => Err(PyErrSet),
-                Err(stop) => Err(raise_stop(state, stop)),
+                Err(stop) => Err(raise_failure(state, Failed::Recv(stop))),
             }
         })
     }

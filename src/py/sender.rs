@@ -9,8 +9,8 @@ use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop, Wait};
-use super::errors::{raise, timeout_error};
-use super::ffi::{Owned, PyErrSet, PyResult};
+use super::failure::{raise_failure, Failed};
+use super::ffi::{Owned, PyResult};
 use super::handles::{self, handle};
 use super::methods::{method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
 use super::state::State;
@@ -72,9 +72,9 @@ unsafe fn send_item(
     obj: *mut PyObject,
     wait: Wait,
 ) -> PyResult<Owned> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let handle = unsafe { handle::<SendEnd>(slf) };
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let (item, moved) = unsafe { convert(state, obj)? };
     let (stop, item) = match (handle.try_send(item), wait) {
         (Ok(()), _) => return none(),
@@ -95,20 +95,8 @@ unsafe fn send_item(
         (Err(failure), _) => (Stop::Failed(failure.kind), failure.item),
     };
     moved.give_back(item);
-    let (exc, msg) = match stop {
-        Stop::Raised => return Err(PyErrSet),
-        Stop::Failed(Failure::Closed) => (state.channel_closed, "send on a closed Sender"),
-        Stop::Failed(Failure::Disconnected) => (
-            state.channel_closed,
-            "no Receiver of this channel remains; the item was not sent",
-        ),
-        Stop::Failed(Failure::WouldBlock) => (state.full, "the channel is full"),
-        Stop::Failed(Failure::Timeout) => {
-            return Err(timeout_error("send timed out: the channel stayed full"))
-        }
-    };
-    // SAFETY: the state's exception classes are live.
-    Err(unsafe { raise(exc, msg) })
+    // SAFETY: as the caller guarantees.
+    Err(unsafe { raise_failure(state, Failed::Send(stop)) })
 }
 
 static mut METHODS: [PyMethodDef; 8] = {

@@ -36,7 +36,7 @@ pub unsafe fn check(depth: usize) -> PyResult<()> {
         return Ok(());
     }
     let why = format!("containers nested {depth} deep: too deep for this thread's stack");
-    // SAFETY: attached (per the contract); builtin exception class.
+    // SAFETY: attached (as the caller guarantees); builtin exception class.
     Err(unsafe { raise(PyExc_RecursionError, &why) })
 }
 

@@ -9,9 +9,9 @@ use pyo3_ffi::*;
 use super::errors::raise;
 use super::ffi::{Owned, PyResult};
 
-/// Everything interpchan keeps per interpreter. Lives in the module object (`m_size`); every
-/// field is a strong reference, visited by `traverse` and dropped by `clear`.
-#[repr(C)]
+/// Everything interpchan keeps per interpreter. Lives in the module object (`m_size`, zeroed
+/// memory: every field starts null); every field is a strong reference, visited by `traverse`
+/// and dropped by `clear`, each by name.
 pub struct State {
     pub sender_type: *mut PyObject,
     pub receiver_type: *mut PyObject,
@@ -33,13 +33,57 @@ pub struct State {
     pub pickle_loads: AtomicPtr<PyObject>,
 }
 
-const FIELDS: usize = std::mem::size_of::<State>() / std::mem::size_of::<*mut PyObject>();
+/// `[&mut *mut PyObject; N]`: the fields of `state` that hold references, each named once.
+///
+/// Nothing can be forgotten: the pattern lists the fields with no `..`, so a field of `State`
+/// that is not named there is a compile error (adding a field and forgetting it here does not
+/// build); and each field must be a [`Reference`], so a field of another kind cannot be handed
+/// to the GC either.
+macro_rules! references {
+    ($state:expr, $($field:ident),+ $(,)?) => {{
+        let State { $($field),+ } = $state;
+        [$($field.slot()),+]
+    }};
+}
+
+/// A state field holding one strong reference (or null), as a place for the GC to visit and for
+/// `clear` to empty.
+trait Reference {
+    fn slot(&mut self) -> &mut *mut PyObject;
+}
+
+impl Reference for *mut PyObject {
+    fn slot(&mut self) -> &mut *mut PyObject {
+        self
+    }
+}
+
+impl Reference for AtomicPtr<PyObject> {
+    fn slot(&mut self) -> &mut *mut PyObject {
+        self.get_mut()
+    }
+}
 
 impl State {
-    fn fields(&mut self) -> &mut [*mut PyObject; FIELDS] {
-        // SAFETY: `State` is `repr(C)` and made only of `FIELDS` object pointers (plain or in an
-        // `AtomicPtr`, which has the same layout), so it has the layout of an array of them.
-        unsafe { &mut *(self as *mut State).cast::<[*mut PyObject; FIELDS]>() }
+    /// Every reference the state holds, each field named: what `traverse` visits and `clear`
+    /// drops.
+    fn references(&mut self) -> [&mut *mut PyObject; 13] {
+        references!(
+            self,
+            sender_type,
+            receiver_type,
+            buffer_type,
+            channel_error,
+            channel_closed,
+            empty,
+            full,
+            restore,
+            kw_timeout,
+            kw_capacity,
+            kw_receivers,
+            pickle_dumps,
+            pickle_loads,
+        )
     }
 
     /// The state of the module that created `tp` (one of this module's types).
@@ -48,7 +92,7 @@ impl State {
     /// `tp` is a live type made by `PyType_FromModuleAndSpec` from this module, and the
     /// returned reference is used only while that type lives.
     pub unsafe fn of_type<'a>(tp: *mut PyTypeObject) -> PyResult<&'a State> {
-        // SAFETY: per the contract, `tp` has an associated module whose state is a `State`.
+        // SAFETY: as the caller guarantees, `tp` has an associated module whose state is a `State`.
         let state = unsafe { PyType_GetModuleState(tp) }.cast::<State>();
         // SAFETY: non-null state memory of this module is a `State` (zeroed, then filled).
         unsafe { Self::checked(state) }
@@ -128,7 +172,8 @@ pub unsafe extern "C" fn traverse(
     let Some(state) = (unsafe { PyModule_GetState(module).cast::<State>().as_mut() }) else {
         return 0;
     };
-    for &obj in state.fields().iter() {
+    for obj in state.references() {
+        let obj = *obj;
         if !obj.is_null() {
             // SAFETY: `obj` is a live reference held by the state.
             let rc = unsafe { visit(obj, arg) };
@@ -145,7 +190,7 @@ pub unsafe extern "C" fn clear(module: *mut PyObject) -> i32 {
     // SAFETY: called by the interpreter on our module (by the GC or at teardown, when no other
     // thread uses the state); the state may be null.
     if let Some(state) = unsafe { PyModule_GetState(module).cast::<State>().as_mut() } {
-        for field in state.fields().iter_mut() {
+        for field in state.references() {
             // SAFETY: each field is null or a strong reference owned by the state.
             unsafe { Py_CLEAR(field) };
         }

@@ -19,24 +19,27 @@ use super::state::State;
 /// Deepest nesting of containers that is sent (deeper, or self-referential: `TypeError`).
 pub const MAX_DEPTH: usize = 1000;
 
-/// The Buffer objects whose memory an item took, in the order `Item::visit_moved_buffers`
-/// finds that memory, so that a failed send can give each its memory back.
+/// The Buffer objects whose memory an item took, in the order of the item's buffers (the
+/// `index` of each [`Item::BufferAt`] placeholder), so that a failed send can give each its
+/// memory back.
 pub struct MovedFrom(Vec<Owned>);
 
 impl MovedFrom {
-    /// Gives the moved memory in `item` back to the Buffer objects it came from.
-    pub fn give_back(self, mut item: Item) {
-        let mut objects = self.0.into_iter();
-        item.visit_moved_buffers(&mut |slot| {
-            let obj = objects.next().expect("one object per moved buffer");
-            // SAFETY: `obj` is the live Buffer this memory was taken from.
-            unsafe { buffer::put_back(obj.as_ptr(), slot.take()) };
-        });
+    /// Gives the memory moved into `item` back to the Buffer objects it came from.
+    pub fn give_back(self, item: Item) {
+        if let Item::WithBuffers(parts) = item {
+            let (_, buffers) = *parts;
+            for (obj, data) in self.0.iter().zip(buffers.into_vec()) {
+                // SAFETY: `obj` is the live Buffer this memory was taken from.
+                unsafe { buffer::put_back(obj.as_ptr(), data) };
+            }
+        }
     }
 }
 
 /// Converts `obj` for sending. Buffers inside it are moved only once everything else
-/// converted, so a failure leaves them untouched.
+/// converted, so a failure leaves them untouched; the item then carries their memory beside it
+/// ([`Item::WithBuffers`]), each placeholder naming its Buffer by index.
 ///
 /// # Safety
 /// `obj` is a live object; `state` is this interpreter's module state.
@@ -47,27 +50,27 @@ pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, Move
         depth: 0,
         hashed: false,
     };
-    // SAFETY: per the contract.
-    let mut item = unsafe { converter.item(obj)? };
+    // SAFETY: as the caller guarantees.
+    let item = unsafe { converter.item(obj)? };
     let buffers = converter.buffers;
-    if !buffers.is_empty() {
-        let mut taken = Vec::with_capacity(buffers.len());
-        for obj in &buffers {
-            // SAFETY: recorded objects are live Buffers (we hold references to them).
-            match unsafe { buffer::take(obj.as_ptr()) } {
-                Ok(data) => taken.push(data),
-                Err(err) => {
-                    for (obj, data) in buffers.iter().zip(taken) {
-                        // SAFETY: `obj` was emptied by `take` just above.
-                        unsafe { buffer::put_back(obj.as_ptr(), data) };
-                    }
-                    return Err(err);
+    if buffers.is_empty() {
+        return Ok((item, MovedFrom(buffers)));
+    }
+    let mut taken = Vec::with_capacity(buffers.len());
+    for obj in &buffers {
+        // SAFETY: recorded objects are live Buffers (we hold references to them).
+        match unsafe { buffer::take(obj.as_ptr()) } {
+            Ok(data) => taken.push(data),
+            Err(err) => {
+                for (obj, data) in buffers.iter().zip(taken) {
+                    // SAFETY: `obj` was emptied by `take` just above.
+                    unsafe { buffer::put_back(obj.as_ptr(), data) };
                 }
+                return Err(err);
             }
         }
-        let mut taken = taken.into_iter();
-        item.visit_moved_buffers(&mut |slot| *slot = taken.next().expect("one per placeholder"));
     }
+    let item = Item::WithBuffers(Box::new((item, taken.into_boxed_slice())));
     Ok((item, MovedFrom(buffers)))
 }
 
@@ -118,9 +121,9 @@ impl Converter<'_> {
                     PyComplex_ImagAsDouble(obj),
                 ))
             } else if tp.cast() == self.state.sender_type {
-                handles::sendable_sender(self.state, obj).map(Item::Sender)
+                handles::sendable(self.state, obj).map(Item::Sender)
             } else if tp.cast() == self.state.receiver_type {
-                handles::sendable_receiver(self.state, obj).map(Item::Receiver)
+                handles::sendable(self.state, obj).map(Item::Receiver)
             } else if tp.cast() == self.state.buffer_type {
                 self.refuse_if_hashed(obj)?;
                 self.buffer(obj)
@@ -321,7 +324,8 @@ impl Converter<'_> {
         self.all(elements)
     }
 
-    /// Records a Buffer to move once conversion has succeeded; a placeholder stands in for it.
+    /// Records a Buffer to move once conversion has succeeded; a placeholder naming its place in
+    /// the record stands in for it.
     unsafe fn buffer(&mut self, obj: *mut PyObject) -> PyResult<Item> {
         if self.buffers.iter().any(|b| b.as_ptr() == obj) {
             return Err(value_error(
@@ -332,14 +336,16 @@ impl Converter<'_> {
         unsafe { buffer::check_movable(obj)? };
         // SAFETY: as above.
         self.buffers.push(unsafe { Owned::borrowed(obj) });
-        Ok(Item::Buffer(Box::new(BufferData::moved(Box::default()))))
+        Ok(Item::BufferAt(self.buffers.len() - 1))
     }
 
     unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
         let (dumps, _) = self.state.pickle()?;
-        // Handles and Buffers pickled on the way are recorded, for the item to carry.
+        // Handles and Buffers pickled on the way are recorded, for the item to carry; each
+        // Buffer pickles as its index among the item's moved buffers, which come next.
+        let first = self.buffers.len();
         // SAFETY: attached; `dumps` and `obj` are live; the call returns a new reference.
-        let (result, handles, buffers) = carry::sending(|| unsafe {
+        let (result, handles, buffers) = carry::sending(first, || unsafe {
             let protocol = Owned::new(PyLong_FromLong(5))?;
             let args = [obj, protocol.as_ptr()];
             Owned::new(PyObject_Vectorcall(
@@ -371,9 +377,6 @@ impl Converter<'_> {
         }
         // SAFETY: `pickled` is a live bytes object.
         let data = unsafe { bytes_of(pickled.as_ptr())? };
-        if handles.is_empty() && buffers.is_empty() {
-            return Ok(Item::Pickled(data));
-        }
         if self.hashed && !buffers.is_empty() {
             // It would arrive holding a writable memoryview, which its hash may need.
             return Err(type_error(
@@ -381,15 +384,25 @@ impl Converter<'_> {
                  would arrive as a writable memoryview, which is unhashable",
             ));
         }
-        let buffers = buffers
-            .iter()
+        for (i, b) in buffers.iter().enumerate() {
             // SAFETY: `carry` records live Buffer objects of this interpreter.
-            .map(|b| unsafe { self.buffer(b.as_ptr()) })
-            .collect::<PyResult<Vec<Item>>>()?;
+            let at = unsafe { self.buffer(b.as_ptr())? };
+            if !matches!(at, Item::BufferAt(index) if index == first + i) {
+                // SAFETY: builtin exception class.
+                return Err(unsafe {
+                    raise(
+                        PyExc_SystemError,
+                        "interpchan: a pickled Buffer did not get the index it was pickled with",
+                    )
+                });
+            }
+        }
+        if handles.is_empty() {
+            return Ok(Item::Pickled(data));
+        }
         Ok(Item::PickledCarrying(Box::new(CarryingPickle {
             data,
             handles: handles.into_boxed_slice(),
-            buffers: buffers.into_boxed_slice(),
         })))
     }
 }
@@ -400,8 +413,8 @@ impl Converter<'_> {
 /// `obj` is a live list.
 #[cfg(Py_GIL_DISABLED)]
 unsafe fn list_items(obj: *mut PyObject) -> Vec<Owned> {
-    // SAFETY: per the contract. Inside the critical section no other thread changes the list
-    // and only reference counting runs here (no Python code), so the size stays valid and
+    // SAFETY: as the caller guarantees. Inside the critical section no other thread changes the
+    // list and only reference counting runs here (no Python code), so the size stays valid and
     // each borrowed item is live when we take our reference to it.
     unsafe {
         critical_section(obj, || {
@@ -522,7 +535,7 @@ unsafe fn subclass_of_buffer_type(tp: *mut PyTypeObject) -> bool {
 /// # Safety
 /// `obj` is a live object with the buffer protocol.
 unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     let view = match unsafe { BufferView::get(obj, PyBUF_FULL_RO) } {
         Ok(view) => view,
         Err(PyErrSet) => {
@@ -559,9 +572,5 @@ unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
     .unwrap_or_else(|| Layout::bytes(view.len()));
     let mut bytes = super::alloc::try_zeroed(view.len()).ok_or_else(memory_error)?;
     view.copy_to(&mut bytes)?;
-    Ok(Some(BufferData {
-        bytes,
-        layout,
-        moved: false,
-    }))
+    Ok(Some(BufferData { bytes, layout }))
 }

@@ -1,11 +1,12 @@
 """Each peer in its own fresh Python process, measuring on request.
 
-``PeerProcess(key)`` starts ``python bench/peer_process.py KEY``; ``ask`` sends it one JSON
-request on stdin and waits (with a timeout) for one JSON line back on a private copy of its
-stdout. Requests: ``{"op": "measure", "workload", "n", "timeout", "budget"}``,
-``{"op": "registered"}``, ``{"op": "rss", "items", "timeout"}``, ``{"op": "quit"}``. Answers:
-``{"ok": result}``, ``{"unsupported": why}`` or ``{"error": message}``. A peer that crashes
-or hangs loses its process, not the run.
+``Processes`` keeps one such process per peer for the runner. ``PeerProcess(key)`` starts
+``python bench/isolated.py KEY``; ``ask`` sends it one JSON request on stdin and waits (with a
+timeout) for one JSON line back on a private copy of its stdout. Requests:
+``{"op": "measure", "workload", "n", "timeout", "budget"}``, ``{"op": "registered"}``,
+``{"op": "rss", "items", "timeout"}``, ``{"op": "quit"}``. Answers: ``{"ok": result}``,
+``{"unsupported": why}`` or ``{"error": message}``. A peer that crashes or hangs loses its
+process, not the run.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import harness
+import peer_interpchan
+import peers
+import workloads as wl
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +37,7 @@ class PeerProcess:
     def __init__(self, key: str) -> None:
         self.key = key
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "peer_process.py"), key],
+            [sys.executable, str(HERE / "isolated.py"), key],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -75,17 +81,44 @@ class PeerProcess:
                 stream.close()
 
 
+class Processes:
+    """One process per peer, started when first needed and again if it died."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.running: dict[str, PeerProcess] = {}
+
+    def ask(self, key: str, request: dict[str, Any], timeout: float | None = None) -> Any:
+        """The peer's answer; raises Unsupported, or RuntimeError for a failure or a crash."""
+        process = self.running.get(key)
+        if process is None or not process.alive():
+            process = self.running[key] = PeerProcess(key)
+        try:
+            answer = process.ask(request, timeout or 2 * self.timeout + 30)
+        except PeerCrashed as exc:
+            raise RuntimeError(f"{key}: {exc}") from None
+        if "unsupported" in answer:
+            raise harness.Unsupported(answer["unsupported"])
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["ok"]
+
+    def measure(self, key: str, workload: wl.Workload, n: int, budget: float) -> dict[str, Any]:
+        request = {"op": "measure", "workload": workload.key, "n": n, "timeout": self.timeout}
+        return self.ask(key, {**request, "budget": budget})
+
+    def close(self) -> None:
+        for process in self.running.values():
+            process.close()
+        self.running.clear()
+
+
 def serve(key: str) -> None:
     """The peer's side: answers requests from stdin until "quit" or end of input."""
     answers = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything else printed goes to stderr, not into the answers
-    sys.path.insert(0, str(HERE))
-    import measure
-    import peers
-    import workloads
-
     peer = {p.key: p for p in peers.all_peers()}[key]
-    by_key = {w.key: w for w in workloads.WORKLOADS}
+    by_key = {w.key: w for w in wl.WORKLOADS}
     for line in sys.stdin:
         request = json.loads(line)
         op = request["op"]
@@ -93,21 +126,17 @@ def serve(key: str) -> None:
             break
         try:
             if op == "measure":
-                result: Any = measure.measure(
-                    peer,
-                    by_key[request["workload"]],
-                    request["n"],
-                    request["timeout"],
-                    request["budget"],
-                )
+                workload = by_key[request["workload"]]
+                args = (request["n"], request["timeout"], request["budget"])
+                result: Any = harness.measure(peer, workload, *args)
             elif op == "registered":
                 result = peer.registered()
             elif op == "rss":
-                result = measure.rss_over_items(request["items"], request["timeout"])
+                result = peer_interpchan.rss_over_items(request["items"], request["timeout"])
             else:
                 raise ValueError(f"unknown request {op!r}")
             answer: dict[str, Any] = {"ok": result}
-        except peers.Unsupported as exc:
+        except harness.Unsupported as exc:
             answer = {"unsupported": str(exc)}
         except Exception as exc:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
