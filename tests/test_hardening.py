@@ -227,12 +227,22 @@ def test_an_interrupted_item_comes_back_whole() -> None:
     assert got[6] == Fragile("last")
 
 
-def test_an_item_given_back_wakes_a_receiver_already_blocked(gil_held_until_blocked: None) -> None:
+@pytest.mark.parametrize("how", ["recv", "select"])
+def test_an_item_given_back_wakes_a_receiver_already_blocked(
+    how: str, gil_held_until_blocked: None
+) -> None:
     """Two receivers wait; the one that takes the item is interrupted while rebuilding it, so it
     goes back: the other, blocked all along, is woken and gets it (no new item arrives)."""
     tx, rx = interpchan.channel()
-    first = Blocked(lambda: rx.recv(timeout=JOIN_TIMEOUT))
-    second = Blocked(lambda: rx.recv(timeout=JOIN_TIMEOUT))
+    _other_tx, other_rx = interpchan.channel()
+
+    def receive() -> Any:
+        if how == "select":
+            return interpchan.select([other_rx, rx], timeout=JOIN_TIMEOUT)[1]
+        return rx.recv(timeout=JOIN_TIMEOUT)
+
+    first = Blocked(receive)
+    second = Blocked(receive)
     _interrupt_next_rebuild.set()
     tx.send(Fragile("once"))
     outcomes = []
