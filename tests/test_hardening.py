@@ -520,3 +520,13 @@ class _Exporter:
 
     def __buffer__(self, flags: int) -> memoryview:
         raise self.raises
+
+
+def test_an_interrupted_rebuild_in_a_sub_interpreter_keeps_the_item() -> None:
+    tx, rx = interpchan.channel()
+    tx.send(workers.InterruptsOnce("first"))
+    tx.send("second")
+    worker = interpchan.spawn(workers.receive_after_an_interrupted_rebuild, rx)
+    raised, waiting, first, second = worker.join(JOIN_TIMEOUT)
+    assert raised == "interrupted while rebuilding" and waiting == 2
+    assert (first, second) == (workers.InterruptsOnce("first"), "second")
