@@ -205,6 +205,7 @@ def test_an_interrupted_item_comes_back_whole() -> None:
         memoryview(buf)[:] = fill
         return buf
 
+    side_tx, side_rx = interpchan.channel()
     big = bytes(range(256)) * 64  # 16 KiB: freed as soon as it is built
     item = (
         buffer(b"moved" * 10),
@@ -213,9 +214,11 @@ def test_an_interrupted_item_comes_back_whole() -> None:
         "\ud800 lone" * 1000,
         [b"small", "small"],
         {"key": Holder(buffer(b"carried"), workers.Point(3, 4))},
+        Holder(side_tx),  # a pickle carrying a handle's end
         Fragile("last"),  # interrupted here, after everything above was built
     )
     tx.send(item)
+    side_tx.close()
     _interrupt_next_rebuild.set()
     outcome = _in_thread(lambda: rx.recv(timeout=5))
     assert isinstance(outcome.get("error"), KeyboardInterrupt), outcome
@@ -224,7 +227,9 @@ def test_an_interrupted_item_comes_back_whole() -> None:
     assert got[1:5] == (big, "text " * 2000, "\ud800 lone" * 1000, [b"small", "small"])
     holder = got[5]["key"]
     assert holder.value.tobytes() == b"carried" and holder.other == workers.Point(3, 4)
-    assert got[6] == Fragile("last")
+    got[6].value.send("through the carried end")
+    assert side_rx.recv(timeout=5) == "through the carried end"
+    assert got[7] == Fragile("last")
 
 
 @pytest.mark.parametrize("how", ["recv", "select"])
