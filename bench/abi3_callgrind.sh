@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
-python=${1:-$(bash scripts/find-pythons.sh | grep 'python3\.13$' | head -n 1)}
+python=${1:-$(. scripts/lib.sh && find_pythons | grep 'python3\.13$' | head -n 1)}
 n=${2:-100000}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then

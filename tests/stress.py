@@ -12,9 +12,9 @@ it got exactly one ack per handle it sent.
 
 At the end: every item received exactly once (per-producer bitmaps summed over consumers), in
 per-sender order on each channel (as each consumer saw it), no corrupted item, no missing or
-duplicated ack, no channel left alive, and RSS flat from the first half of the traffic to the
-second. Any failure makes the command exit non-zero; tests/test_stress.py runs a reduced size in
-the suite.
+duplicated ack, no channel and no Buffer left alive (interpchan's own counts, over every
+interpreter), and RSS flat from the first half of the traffic to the second. Any failure makes
+the command exit non-zero; tests/test_stress.py runs a reduced size in the suite.
 """
 
 from __future__ import annotations
@@ -78,6 +78,20 @@ def expected(producer: int, seq: int, kind: str, check: int) -> Any:
     if kind == "pickled":
         return Record(producer, seq, check)
     raise ValueError(kind)
+
+
+def same(got: Any, want: Any) -> bool:
+    """Equal, with the same types all the way down (``{1} == frozenset({1})`` and ``1 == True``
+    are not enough)."""
+    if type(got) is not type(want):
+        return False
+    if isinstance(want, (list, tuple)):
+        return len(got) == len(want) and all(map(same, got, want))
+    if isinstance(want, dict):
+        return got.keys() == want.keys() and all(same(got[k], want[k]) for k in want)
+    if isinstance(want, (set, frozenset)):  # elements are scalars here: repr tells their types
+        return sorted(map(repr, got)) == sorted(map(repr, want))
+    return bool(got == want)
 
 
 def make_payload(producer: int, seq: int, kind: str, check: int, ack: interpchan.Sender) -> Any:
@@ -195,8 +209,7 @@ class _Checker:
             with payload:
                 payload.send((producer, seq), timeout=TIMEOUT)
             return True
-        want = expected(producer, seq, kind, check)
-        return bool(payload == want) and type(payload) is type(want)
+        return same(payload, expected(producer, seq, kind, check))
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -282,6 +295,8 @@ class Report:
     max_backlog: int = 0
     channels_before: int = 0
     channels_after: int = 0
+    buffers_before: int = 0
+    buffers_after: int = 0
     rss_start: int = 0
     rss_first_half: int = 0
     rss_second_half: int = 0
@@ -296,16 +311,26 @@ class Report:
         return self.rss_second_half - self.rss_first_half
 
     @property
-    def leaks(self) -> int:
-        """Channels left alive, plus 1 if RSS grew past the limit (see ``rss_growth``)."""
-        return (self.channels_after - self.channels_before) + (self.rss_growth > self.rss_limit)
+    def leaks(self) -> list[str]:
+        """Each leak found, on its own: channels or Buffers left alive, RSS growth past the limit
+        (see ``rss_growth``)."""
+        found = []
+        if self.channels_after != self.channels_before:
+            found.append(
+                f"live channels {self.channels_before} before, {self.channels_after} after"
+            )
+        if self.buffers_after != self.buffers_before:
+            found.append(f"live Buffers {self.buffers_before} before, {self.buffers_after} after")
+        if self.rss_growth > self.rss_limit:
+            found.append(f"RSS grew {self.rss_growth >> 20} MiB, over the limit")
+        return found
 
     @property
     def ok(self) -> bool:
         return (
             self.received == self.items
             and self.lost == self.duplicated == self.errors == self.ack_errors == 0
-            and self.leaks == 0
+            and not self.leaks
             and all(self.kinds.get(kind, 0) > 0 for kind in KINDS)
         )
 
@@ -330,12 +355,14 @@ class Report:
             f"{self.rss_first_half / mib:.1f} MiB, over 50-90 % "
             f"{self.rss_second_half / mib:.1f} MiB, after teardown {self.rss_end / mib:.1f} MiB",
             f"leak checks    live channels {self.channels_before} before, "
-            f"{self.channels_after} after; RSS growth from 20-50 % to 50-90 % "
+            f"{self.channels_after} after; live Buffers {self.buffers_before} before, "
+            f"{self.buffers_after} after; RSS growth from 20-50 % to 50-90 % "
             f"{self.rss_growth / mib:+.1f} MiB (limit {self.rss_limit / mib:.0f} MiB)",
         ]
         tenths = " ".join(f"{r / mib:.0f}" for r in self.rss_by_tenth)
         lines.insert(-1, f"RSS by tenth   {tenths} MiB (after each tenth of the items)")
         lines += [f"  error: {e}" for e in self.error_samples]
+        lines += [f"  leak: {leak}" for leak in self.leaks]
         lines.append("RESULT: " + ("PASS" if self.ok else "FAIL"))
         return "\n".join(lines)
 
@@ -354,6 +381,7 @@ def run(
     report = Report(items, producers, consumer_interpreters, consumer_threads, capacity)
     report.rss_limit = rss_limit_mib << 20
     report.channels_before = interpchan._interpchan._live_channels()
+    report.buffers_before = interpchan._interpchan._live_buffers()
     report.rss_start = rss()
     counts = [items // producers + (p < items % producers) for p in range(producers)]
     every = progress_every or max(256, items // 400)
@@ -434,6 +462,7 @@ def run(
     results.clear()
     gc.collect()
     report.channels_after = interpchan._interpchan._live_channels()
+    report.buffers_after = interpchan._interpchan._live_buffers()
     report.rss_end = rss()
     return report
 

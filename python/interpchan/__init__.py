@@ -39,4 +39,14 @@ __all__ = [
     "spawn",
 ]
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    # __version__ comes from the installed package's metadata (Cargo.toml's version, through
+    # maturin), looked up on first use so that importing interpchan, in every new interpreter
+    # spawn() starts, does not pay for importlib.metadata.
+    if name == "__version__":
+        from importlib.metadata import version
+
+        globals()["__version__"] = found = version("interpchan")
+        return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,42 @@
 //! Rust-owned byte buffers and their memory layout: what a `Buffer` owns and what moves through a channel.
 
 use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
+
+/// One Buffer's claim on the process-wide count of Buffers that own memory (for leak checks):
+/// counted while it lives.
+///
+/// ```
+/// use interpchan::core::{live_buffers, LiveBuffer};
+/// let before = live_buffers();
+/// let token = LiveBuffer::new();
+/// assert!(live_buffers() >= before + 1);
+/// drop(token);
+/// ```
+#[derive(Debug)]
+pub struct LiveBuffer(());
+
+impl LiveBuffer {
+    /// Counts one more live Buffer until the returned value is dropped.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
+        LiveBuffer(())
+    }
+}
+
+impl Drop for LiveBuffer {
+    fn drop(&mut self) {
+        LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Number of Buffers in this process (all interpreters) that own memory now.
+pub fn live_buffers() -> usize {
+    LIVE_BUFFERS.load(Ordering::Relaxed)
+}
 
 /// How the bytes of a buffer are read: struct-module format, item size and shape (C order).
 ///

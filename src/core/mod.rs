@@ -22,7 +22,7 @@ pub mod registry;
 pub mod select;
 pub mod spin;
 
-pub use buffer::{BufferData, Layout};
+pub use buffer::{live_buffers, BufferData, Layout, LiveBuffer};
 pub use channel::{channel, ChannelInfo, RecvEnd, SendEnd};
 pub use handle::{Failure, Handle, RecvFailure, SendFailure};
 pub use item::{CarryingPickle, Item};

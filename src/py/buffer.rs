@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3_ffi::*;
 
 use super::alloc::try_zeroed;
-use crate::core::{BufferData, Layout};
+use crate::core::{BufferData, Layout, LiveBuffer};
 
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -54,6 +54,8 @@ struct Memory {
     layout: Layout,
     shape: Box<[Py_ssize_t]>,
     strides: Box<[Py_ssize_t]>,
+    /// Counted in `_live_buffers()` while this Buffer owns the memory.
+    _live: LiveBuffer,
 }
 
 impl Memory {
@@ -70,6 +72,7 @@ impl Memory {
             layout: data.layout,
             shape,
             strides,
+            _live: LiveBuffer::new(),
         }
     }
 

@@ -201,6 +201,16 @@ unsafe extern "C" fn live_channels(
     unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
 }
 
+unsafe extern "C" fn live_buffers(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(core::live_buffers()) }
+}
+
 unsafe extern "C" fn signal_slices(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -223,7 +233,7 @@ unsafe extern "C" fn blocked_calls(
     unsafe { PyLong_FromSize_t(count) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 8] = [
+pub static mut FUNCTIONS: [PyMethodDef; 9] = [
     function(
         c"channel",
         channel,
@@ -253,6 +263,12 @@ unpickled (used by pickle).",
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
+    ),
+    function(
+        c"_live_buffers",
+        live_buffers,
+        c"_live_buffers()\n--\n\nNumber of Buffers that own memory in this process, all \
+interpreters (for leak checks).",
     ),
     function(
         c"_signal_slices",
