@@ -6,6 +6,7 @@ with its test here."""
 from __future__ import annotations
 
 import array
+import gc
 import dataclasses
 import pathlib
 import pickle
@@ -535,3 +536,18 @@ def test_an_interrupted_rebuild_in_a_sub_interpreter_keeps_the_item() -> None:
     raised, waiting, first, second = worker.join(JOIN_TIMEOUT)
     assert raised == "interrupted while rebuilding" and waiting == 2
     assert (first, second) == (workers.InterruptsOnce("first"), "second")
+
+
+def test_a_cycle_through_a_pickled_object_is_collected() -> None:
+    """A channel whose only Receiver travels in a pickled object queued in that channel: once
+    every handle is dropped, the cycle collector frees it (the carried end counts as a handle in
+    a tuple does)."""
+    gc.collect()
+    before = _ic._live_channels()
+    for _ in range(100):
+        tx, rx = interpchan.channel()
+        tx.send(Holder(rx))
+        del tx, rx
+    assert _ic._live_channels() == before + 100
+    _ic._collect()
+    assert _ic._live_channels() == before

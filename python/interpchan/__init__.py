@@ -2,7 +2,8 @@
 
 Channels live in Rust, outside every interpreter. Sending turns an item into Rust-owned data;
 receiving builds fresh objects in the receiving interpreter. ``Buffer`` memory moves with no
-copy, and the sender can no longer reach it.
+copy, and the sender can no longer reach it; ``Buffer.share()`` makes a read-only
+``SharedBuffer`` that any number of interpreters receive with no copy.
 
 >>> import interpchan
 >>> tx, rx = interpchan.channel()
@@ -19,6 +20,7 @@ from ._interpchan import (
     Full,
     Receiver,
     Sender,
+    SharedBuffer,
     channel,
     select,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "Full",
     "Receiver",
     "Sender",
+    "SharedBuffer",
     "Worker",
     "WorkerError",
     "channel",

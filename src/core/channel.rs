@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel as cb;
 
+use super::collect;
 use super::item::Item;
+use super::parcel::Parcel;
 use super::registry;
 
 /// What both ends of a channel know about it.
@@ -23,6 +25,10 @@ pub struct ChannelInfo {
     pub capacity: Option<usize>,
     senders_gone: AtomicBool,
     receivers_gone: AtomicBool,
+    /// Some queued item held a Receiver: the cycle collector's index may have an entry for it.
+    indexed: AtomicBool,
+    /// The cycle collector found this channel unreachable: references no longer resolve to it.
+    collected: AtomicBool,
 }
 
 impl ChannelInfo {
@@ -35,23 +41,38 @@ impl ChannelInfo {
     pub fn receivers_gone(&self) -> bool {
         self.receivers_gone.load(Ordering::Acquire)
     }
+
+    /// True once the cycle collector found this channel unreachable.
+    pub fn collected(&self) -> bool {
+        self.collected.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_collected(&self) {
+        self.collected.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn mark_indexed(&self) {
+        if !self.indexed.load(Ordering::Relaxed) {
+            self.indexed.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The sending end: alive while any Sender handle, or any Sender item in flight, holds it.
 #[derive(Debug)]
 pub struct SendEnd {
-    pub(crate) tx: cb::Sender<Item>,
+    pub(crate) tx: cb::Sender<Parcel>,
     pub info: Arc<ChannelInfo>,
 }
 
 /// The receiving end: alive while any Receiver handle, or any Receiver item in flight, holds it.
 #[derive(Debug)]
 pub struct RecvEnd {
-    pub(crate) rx: cb::Receiver<Item>,
+    pub(crate) rx: cb::Receiver<Parcel>,
     pub info: Arc<ChannelInfo>,
     /// Items given back by a receive that could not finish (see [`RecvEnd::give_back`]),
     /// front first: every receive takes from here before the channel itself.
-    returned: Mutex<VecDeque<Item>>,
+    returned: Mutex<VecDeque<Parcel>>,
     /// `returned.len()`, readable without the lock (the receive fast path reads only this).
     returned_len: AtomicUsize,
     /// A token here wakes one receiver blocked on this end when an item is given back.
@@ -66,7 +87,7 @@ impl SendEnd {
 }
 
 impl RecvEnd {
-    fn new(rx: cb::Receiver<Item>, info: Arc<ChannelInfo>) -> RecvEnd {
+    fn new(rx: cb::Receiver<Parcel>, info: Arc<ChannelInfo>) -> RecvEnd {
         RecvEnd {
             rx,
             info,
@@ -81,7 +102,7 @@ impl RecvEnd {
         self.rx.len() + self.returned_len.load(Ordering::Acquire)
     }
 
-    fn returned(&self) -> std::sync::MutexGuard<'_, VecDeque<Item>> {
+    fn returned(&self) -> std::sync::MutexGuard<'_, VecDeque<Parcel>> {
         // Every update is one push or pop, so a poisoned lock still guards a consistent queue.
         self.returned.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -103,11 +124,18 @@ impl RecvEnd {
     /// assert!(matches!(rx.try_recv(), Ok(Item::Int(2))));
     /// ```
     pub fn give_back(&self, item: Item) {
+        // A parcel, as in the queue: counted in the cycle collector's index while it waits
+        // here, and dropped without recursion if it never leaves.
+        let mut parcel = Parcel::new(item);
+        let due = parcel.count_in(&self.info);
         let mut returned = self.returned();
-        returned.push_front(item);
+        returned.push_front(parcel);
         self.returned_len.store(returned.len(), Ordering::Release);
         drop(returned);
         let _ = self.returned_signal.0.try_send(());
+        if due {
+            collect::collect_unless_running();
+        }
     }
 
     /// The first given-back item, if any. If more remain, passes the wake-up on to another
@@ -117,12 +145,13 @@ impl RecvEnd {
             return None;
         }
         let mut returned = self.returned();
-        let item = returned.pop_front();
+        let parcel = returned.pop_front();
         self.returned_len.store(returned.len(), Ordering::Release);
         if !returned.is_empty() {
             let _ = self.returned_signal.0.try_send(());
         }
-        item
+        drop(returned);
+        parcel.map(Parcel::unpack)
     }
 }
 
@@ -141,12 +170,16 @@ impl Drop for RecvEnd {
         // channels, but for bounded ones only once every sender is gone too. Bounded by the
         // count queued now, so senders cannot keep this busy; not for rendezvous channels,
         // where a receive would complete a blocked send.
+        // Items holding other channels' ends are dropped without recursion (`Parcel`'s drop).
         if self.info.capacity.is_some_and(|cap| cap > 0) {
             for _ in 0..self.rx.len() {
                 if self.rx.try_recv().is_err() {
                     break;
                 }
             }
+        }
+        if self.info.indexed.load(Ordering::Relaxed) {
+            collect::forget(self.info.id);
         }
         registry::end_dropped(self.info.id);
     }
@@ -162,6 +195,30 @@ impl Drop for RecvEnd {
 /// assert!(rx.info.senders_gone());
 /// ```
 pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
+    try_channel(capacity).expect("out of memory for a bounded channel's slots")
+}
+
+/// The memory a bounded channel's queue could not get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// Like [`channel`], but a bounded channel whose slots cannot be allocated is an error rather
+/// than an abort. crossbeam allocates all `capacity` slots at once and aborts the process if it
+/// cannot; so the same amount is first asked for with a fallible allocation (and given back).
+/// Another thread could take that memory between the two, so this is a strong guard, not a
+/// guarantee: the residual window is documented.
+///
+/// ```
+/// use interpchan::core::channel::try_channel;
+/// assert!(try_channel(Some(usize::MAX / 64)).is_err());
+/// assert!(try_channel(Some(8)).is_ok());
+/// ```
+pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd>), OutOfMemory> {
+    if let Some(cap) = capacity {
+        // A crossbeam slot is a stamp (a usize) next to the message: the layout of this pair.
+        let mut probe: Vec<(usize, Parcel)> = Vec::new();
+        probe.try_reserve_exact(cap).map_err(|_| OutOfMemory)?;
+    }
     let (tx, rx) = match capacity {
         None => cb::unbounded(),
         Some(cap) => cb::bounded(cap),
@@ -173,6 +230,8 @@ pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
         capacity,
         senders_gone: AtomicBool::new(false),
         receivers_gone: AtomicBool::new(false),
+        indexed: AtomicBool::new(false),
+        collected: AtomicBool::new(false),
     });
     let send = Arc::new(SendEnd {
         tx,
@@ -180,17 +239,18 @@ pub fn channel(capacity: Option<usize>) -> (Arc<SendEnd>, Arc<RecvEnd>) {
     });
     let recv = Arc::new(RecvEnd::new(rx, info));
     registry::insert(&send, &recv);
-    (send, recv)
+    Ok((send, recv))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Item;
 
     #[test]
     fn given_back_items_come_first_and_count_in_len() {
         let (tx, rx) = channel(Some(2));
-        tx.tx.try_send(Item::Int(2)).unwrap();
+        tx.tx.try_send(Item::Int(2).into()).unwrap();
         rx.give_back(Item::Int(1));
         assert_eq!(rx.len(), 2);
         assert!(matches!(rx.take_returned(), Some(Item::Int(1))));
@@ -203,7 +263,7 @@ mod tests {
         for cap in [None, Some(2)] {
             let (tx, rx) = channel(cap);
             let (other_tx, other_rx) = channel(None);
-            tx.tx.try_send(Item::Sender(other_tx)).unwrap();
+            tx.tx.try_send(Item::Sender(other_tx).into()).unwrap();
             drop(rx);
             assert_eq!(tx.len(), 0, "capacity {cap:?}");
             assert!(other_rx.info.senders_gone(), "capacity {cap:?}");

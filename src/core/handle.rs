@@ -6,7 +6,10 @@ use std::time::Instant;
 use crossbeam_channel as cb;
 
 use super::channel::{ChannelInfo, RecvEnd, SendEnd};
+use super::collect;
+use super::fork;
 use super::item::Item;
+use super::parcel::Parcel;
 use super::spin::spin;
 
 /// Why an operation on a handle did not complete.
@@ -79,22 +82,42 @@ pub struct Handle<E> {
     info: Arc<ChannelInfo>,
     open: Mutex<Option<Open<E>>>,
     closed_signal: cb::Receiver<Never>,
+    /// The fork generation it was made in ([`fork`]): in a forked child, inherited handles are
+    /// closed and never touch their channel again.
+    generation: u64,
 }
 
 impl<E: End> Handle<E> {
     pub fn new(end: Arc<E>) -> Self {
+        Self::of_generation(end, fork::generation())
+    }
+
+    pub(crate) fn of_generation(end: Arc<E>, generation: u64) -> Self {
         let (close, closed_signal) = cb::bounded(0);
         Handle {
             info: end.info().clone(),
             open: Mutex::new(Some(Open { end, _close: close })),
             closed_signal,
+            generation,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Open<E>>> {
+    /// Makes a handle of another generation this one's again, so that it drops normally (tests
+    /// simulate a fork without leaking).
+    #[cfg(test)]
+    pub(crate) fn adopt(&mut self) {
+        self.generation = fork::generation();
+    }
+
+    /// This handle's state, or `None` if it was inherited through `fork()` (then it counts as
+    /// closed, and its lock, which a thread of the parent may have held, is never taken).
+    fn lock(&self) -> Option<MutexGuard<'_, Option<Open<E>>>> {
+        if self.generation != fork::generation() {
+            return None;
+        }
         // Every update of this state is a single assignment, so it is consistent even if a
         // panic poisoned the lock.
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+        Some(self.open.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn info(&self) -> &Arc<ChannelInfo> {
@@ -103,23 +126,25 @@ impl<E: End> Handle<E> {
 
     /// The end this handle holds, unless it is closed.
     pub fn end(&self) -> Option<Arc<E>> {
-        self.lock().as_ref().map(|open| open.end.clone())
+        self.lock()?.as_ref().map(|open| open.end.clone())
     }
 
     pub fn is_open(&self) -> bool {
-        self.lock().is_some()
+        self.lock().is_some_and(|open| open.is_some())
     }
 
     /// Closes this handle; true if it was open. Blocked calls on it return `Failure::Closed`.
     pub fn close(&self) -> bool {
-        let open = self.lock().take();
+        let open = self.lock().and_then(|mut open| open.take());
         open.is_some()
     }
 
     /// Items waiting in the channel now (0 once this handle is closed): what `len()` of a
     /// Python handle says. Named `waiting`, not `len`, as a handle is no collection.
     pub fn waiting(&self) -> usize {
-        self.lock().as_ref().map_or(0, |open| open.end.waiting())
+        self.lock()
+            .and_then(|open| open.as_ref().map(|open| open.end.waiting()))
+            .unwrap_or(0)
     }
 
     /// Whether a blocking call polls for a while before parking ([`spin`]): not on rendezvous
@@ -138,21 +163,28 @@ impl Handle<SendEnd> {
     /// Sends without blocking.
     pub fn try_send(&self, item: Item) -> Result<(), SendFailure> {
         let guard = self.lock();
-        let Some(open) = guard.as_ref() else {
+        let Some(open) = guard.as_ref().and_then(|open| open.as_ref()) else {
             return Err(SendFailure {
                 kind: Failure::Closed,
                 item,
             });
         };
-        open.end.tx.try_send(item).map_err(|err| match err {
-            cb::TrySendError::Full(item) => SendFailure {
-                kind: Failure::WouldBlock,
-                item,
-            },
-            cb::TrySendError::Disconnected(item) => SendFailure {
-                kind: Failure::Disconnected,
-                item,
-            },
+        let mut parcel = Parcel::new(item);
+        let due = parcel.count_in(&open.end.info);
+        let (kind, parcel) = match open.end.tx.try_send(parcel) {
+            Ok(()) => {
+                drop(guard);
+                if due {
+                    collect::collect_unless_running();
+                }
+                return Ok(());
+            }
+            Err(cb::TrySendError::Full(parcel)) => (Failure::WouldBlock, parcel),
+            Err(cb::TrySendError::Disconnected(parcel)) => (Failure::Disconnected, parcel),
+        };
+        Err(SendFailure {
+            kind,
+            item: parcel.unpack(),
         })
     }
 
@@ -165,26 +197,49 @@ impl Handle<SendEnd> {
                 item,
             });
         };
-        let mut waiting = Some(item);
+        let mut parcel = Parcel::new(item);
+        let due = parcel.count_in(&end.info);
+        match self.offer_until(&end, parcel, deadline) {
+            Ok(()) => {
+                drop(end);
+                if due {
+                    collect::collect_unless_running();
+                }
+                Ok(())
+            }
+            Err((kind, parcel)) => Err(SendFailure {
+                kind,
+                item: parcel.unpack(),
+            }),
+        }
+    }
+
+    /// The queueing part of [`send_until`](Self::send_until): gives the parcel back on failure.
+    fn offer_until(
+        &self,
+        end: &Arc<SendEnd>,
+        parcel: Parcel,
+        deadline: Option<Instant>,
+    ) -> Result<(), (Failure, Parcel)> {
+        let mut waiting = Some(parcel);
         let polled = self.spins().then(|| {
             spin(deadline, || {
-                let item = waiting.take()?;
-                match end.tx.try_send(item) {
+                let parcel = waiting.take()?;
+                match end.tx.try_send(parcel) {
                     Ok(()) => Some(Ok(())),
-                    Err(cb::TrySendError::Full(item)) => {
-                        waiting = Some(item);
+                    Err(cb::TrySendError::Full(parcel)) => {
+                        waiting = Some(parcel);
                         None
                     }
-                    Err(cb::TrySendError::Disconnected(item)) => Some(Err(SendFailure {
-                        kind: Failure::Disconnected,
-                        item,
-                    })),
+                    Err(cb::TrySendError::Disconnected(parcel)) => {
+                        Some(Err((Failure::Disconnected, parcel)))
+                    }
                 }
             })
         });
-        let item = match (polled.flatten(), waiting) {
+        let parcel = match (polled.flatten(), waiting) {
             (Some(done), _) => return done,
-            (None, Some(item)) => item,
+            (None, Some(parcel)) => parcel,
             (None, None) => unreachable!("spin gives the item back whenever it keeps polling"),
         };
         let mut sel = cb::Select::new();
@@ -194,25 +249,15 @@ impl Handle<SendEnd> {
             None => sel.select(),
             Some(deadline) => match sel.select_deadline(deadline) {
                 Ok(oper) => oper,
-                Err(_) => {
-                    return Err(SendFailure {
-                        kind: Failure::Timeout,
-                        item,
-                    })
-                }
+                Err(_) => return Err((Failure::Timeout, parcel)),
             },
         };
         if oper.index() == send_op {
-            oper.send(&end.tx, item).map_err(|err| SendFailure {
-                kind: Failure::Disconnected,
-                item: err.into_inner(),
-            })
+            oper.send(&end.tx, parcel)
+                .map_err(|err| (Failure::Disconnected, err.into_inner()))
         } else {
             let _ = oper.recv(&self.closed_signal);
-            Err(SendFailure {
-                kind: Failure::Closed,
-                item,
-            })
+            Err((Failure::Closed, parcel))
         }
     }
 }
@@ -239,7 +284,10 @@ impl Handle<RecvEnd> {
     /// Receives without blocking.
     pub fn try_recv(&self) -> Result<Item, RecvFailure> {
         let guard = self.lock();
-        let open = guard.as_ref().ok_or(Failure::Closed)?;
+        let open = guard
+            .as_ref()
+            .and_then(|open| open.as_ref())
+            .ok_or(Failure::Closed)?;
         try_take(&open.end)
     }
 
@@ -273,6 +321,7 @@ impl Handle<RecvEnd> {
                 0 => {
                     return oper
                         .recv(&end.rx)
+                        .map(Parcel::unpack)
                         .or_else(|_| end.take_returned().ok_or(Failure::Disconnected))
                 }
                 1 => {
@@ -303,16 +352,35 @@ impl Handle<RecvEnd> {
     }
 }
 
+impl<E> Drop for Handle<E> {
+    fn drop(&mut self) {
+        if self.generation != fork::generation() {
+            // Inherited through fork(): dropping the end could run the channel's code on state a
+            // thread of the parent left half-changed (a lock held forever, say). Leak it.
+            let open = self
+                .open
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            std::mem::forget(open);
+            std::mem::forget(std::mem::replace(&mut self.closed_signal, cb::never()));
+        }
+    }
+}
+
 /// Takes the next item of `end` without blocking: a given-back one first, then the channel's.
 pub(crate) fn try_take(end: &RecvEnd) -> Result<Item, RecvFailure> {
     if let Some(item) = end.take_returned() {
         return Ok(item);
     }
-    end.rx.try_recv().or_else(|err| match err {
-        cb::TryRecvError::Empty => Err(Failure::WouldBlock),
-        // Given back between our two looks: still an item to take.
-        cb::TryRecvError::Disconnected => end.take_returned().ok_or(Failure::Disconnected),
-    })
+    end.rx
+        .try_recv()
+        .map(Parcel::unpack)
+        .or_else(|err| match err {
+            cb::TryRecvError::Empty => Err(Failure::WouldBlock),
+            // Given back between our two looks: still an item to take.
+            cb::TryRecvError::Disconnected => end.take_returned().ok_or(Failure::Disconnected),
+        })
 }
 
 #[cfg(test)]

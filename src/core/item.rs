@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use super::buffer::BufferData;
 use super::channel::{RecvEnd, SendEnd};
+use super::parcel::EndIn;
+use super::shared::Shared;
 
 /// One value in flight. The binding turns a Python object into an `Item` when it is sent and
 /// builds fresh objects from it in the receiving interpreter.
@@ -37,6 +39,8 @@ pub enum Item {
     Receiver(Arc<RecvEnd>),
     /// Bytes copied from an object with the buffer protocol.
     Buffer(Box<BufferData>),
+    /// A `SharedBuffer`'s memory: one more holder of it, never a copy.
+    Shared(Shared),
     /// Stands for the `index`th of the buffers carried beside it by the enclosing
     /// [`Item::WithBuffers`].
     BufferAt(usize),
@@ -68,6 +72,48 @@ pub struct CarryingPickle {
     /// `Item::Sender` / `Item::Receiver` for the handles the pickle names (by reference): held
     /// here, their ends live until the pickle is loaded.
     pub handles: Box<[Item]>,
+}
+
+impl Item {
+    /// Visits every channel end inside this item, depth first. The match is exhaustive on
+    /// purpose: a new kind of item must say whether it can hold ends (the cycle collector and the
+    /// non-recursive drop rely on finding all of them).
+    pub fn visit_ends(&self, f: &mut dyn FnMut(EndIn)) {
+        match self {
+            Item::None
+            | Item::Bool(_)
+            | Item::Int(_)
+            | Item::BigInt(_)
+            | Item::Float(_)
+            | Item::Complex(..)
+            | Item::Str(_)
+            | Item::StrSurrogates(_)
+            | Item::Bytes(_)
+            | Item::Buffer(_)
+            | Item::BufferAt(_)
+            | Item::Pickled(_)
+            | Item::Shared(_) => {}
+            Item::PickledCarrying(pickle) => {
+                for end in pickle.handles.iter() {
+                    end.visit_ends(f);
+                }
+            }
+            Item::WithBuffers(parts) => parts.0.visit_ends(f),
+            Item::Sender(_) => f(EndIn::Sender),
+            Item::Receiver(end) => f(EndIn::Receiver(end.info.id)),
+            Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
+                for item in items.iter() {
+                    item.visit_ends(f);
+                }
+            }
+            Item::Dict(pairs) => {
+                for (key, value) in pairs.iter() {
+                    key.visit_ends(f);
+                    value.visit_ends(f);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,15 +16,21 @@
 
 pub mod buffer;
 pub mod channel;
+pub mod collect;
+pub mod drop_later;
+pub mod fork;
 pub mod handle;
 pub mod item;
+pub mod parcel;
 pub mod registry;
 pub mod select;
+pub mod shared;
 pub mod spin;
 
 pub use buffer::{live_buffers, BufferData, Layout, LiveBuffer};
-pub use channel::{channel, ChannelInfo, RecvEnd, SendEnd};
+pub use channel::{channel, try_channel, ChannelInfo, OutOfMemory, RecvEnd, SendEnd};
 pub use handle::{Failure, Handle, RecvFailure, SendFailure};
 pub use item::{CarryingPickle, Item};
 pub use registry::{EndRef, LookupError};
 pub use select::{select, try_select, SelectFailure};
+pub use shared::Shared;

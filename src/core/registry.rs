@@ -35,26 +35,43 @@ pub enum LookupError {
     Gone,
 }
 
-struct Entry {
+pub(crate) struct Entry {
     send_token: u128,
     recv_token: u128,
     send: Weak<SendEnd>,
-    recv: Weak<RecvEnd>,
+    pub(crate) recv: Weak<RecvEnd>,
 }
 
+pub(crate) type Entries = HashMap<u64, Entry>;
+
 struct Registry {
-    process: u64,
+    /// This process's nonce; a forked child draws a new one.
+    process: AtomicU64,
     next_id: AtomicU64,
-    entries: Mutex<HashMap<u64, Entry>>,
+    entries: Mutex<Entries>,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| Registry {
-    process: random_u128() as u64,
+    process: AtomicU64::new(random_u128() as u64),
     next_id: AtomicU64::new(1),
     entries: Mutex::new(HashMap::new()),
 });
 
-fn entries() -> MutexGuard<'static, HashMap<u64, Entry>> {
+fn process() -> u64 {
+    REGISTRY.process.load(Ordering::Relaxed)
+}
+
+/// Resets the registry in a forked child: a new process nonce (references made by the parent
+/// are refused as another process's), and none of the parent's channels (their memory is left
+/// as it is, never freed: the child never touches them).
+pub(crate) fn reset_in_child(entries: &mut Entries) {
+    std::mem::forget(std::mem::take(entries));
+    REGISTRY
+        .process
+        .store(random_u128() as u64, Ordering::Relaxed);
+}
+
+pub(crate) fn entries() -> MutexGuard<'static, Entries> {
     // A panic while holding this lock cannot leave the map inconsistent (every update is one
     // insert or remove), so a poisoned lock is still safe to use.
     REGISTRY
@@ -107,7 +124,7 @@ pub fn live_channels() -> usize {
 impl EndRef {
     pub(crate) fn new(id: u64, token: u128) -> Self {
         EndRef {
-            process: REGISTRY.process,
+            process: process(),
             id,
             token,
         }
@@ -128,7 +145,7 @@ impl EndRef {
         token_of: impl FnOnce(&Entry) -> u128,
         get: impl FnOnce(&Entry) -> Option<T>,
     ) -> Result<T, LookupError> {
-        if self.process != REGISTRY.process {
+        if self.process != process() {
             return Err(LookupError::OtherProcess);
         }
         let map = entries();
@@ -140,12 +157,18 @@ impl EndRef {
 
     /// The sending end this reference names, if it is still alive.
     pub fn sender(&self) -> Result<Arc<SendEnd>, LookupError> {
-        self.entry(|e| e.send_token, |e| e.send.upgrade())
+        self.entry(
+            |e| e.send_token,
+            |e| e.send.upgrade().filter(|end| !end.info.collected()),
+        )
     }
 
     /// The receiving end this reference names, if it is still alive.
     pub fn receiver(&self) -> Result<Arc<RecvEnd>, LookupError> {
-        self.entry(|e| e.recv_token, |e| e.recv.upgrade())
+        self.entry(
+            |e| e.recv_token,
+            |e| e.recv.upgrade().filter(|end| !end.info.collected()),
+        )
     }
 }
 

@@ -99,7 +99,7 @@ fn run(
         let (index, end) = &live[slot];
         match chosen - recv_ops[slot] {
             0 => match oper.recv(&end.rx) {
-                Ok(item) => return Ok((*index, item)),
+                Ok(parcel) => return Ok((*index, parcel.unpack())),
                 // Disconnected: skip it from now on, unless an item was given back meanwhile.
                 Err(_) => {
                     if let Some(item) = end.take_returned() {

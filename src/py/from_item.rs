@@ -15,6 +15,7 @@ use super::errors::{raise, raise_from};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::give_back::{self, Part, Taken, FREE_EARLY};
 use super::handles;
+use super::shared_buffer;
 use super::stack;
 use super::state::State;
 
@@ -183,6 +184,7 @@ unsafe fn object(
             ),
             Item::Sender(end) => handles::new_handle(state, end.clone()),
             Item::Receiver(end) => handles::new_handle(state, end.clone()),
+            Item::Shared(shared) => shared_buffer::received_view(state, shared.clone()),
             Item::Buffer(data) => {
                 let slot = taken.slots(1);
                 let data = std::mem::replace(&mut **data, BufferData::bytes(Box::default()));

@@ -9,12 +9,13 @@ use crate::core::{self, Handle, RecvEnd, SelectFailure};
 
 use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop};
-use super::errors::{type_error, type_name, value_error};
+use super::errors::{memory_error, type_error, type_name, value_error};
 use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::from_item::received;
 use super::handles::{handle, new_handle, restore};
 use super::methods::{function, with_module_state, END_METHOD};
+use super::reserve::memory_low;
 use super::state::State;
 
 unsafe extern "C" fn channel(
@@ -28,7 +29,11 @@ unsafe extern "C" fn channel(
         with_module_state(module, |state| {
             let params = [Param::new(c"capacity", state.kw_capacity)];
             let [capacity] = parse("channel", args, nargs, kwnames, params, 0, 0)?;
-            let (tx, rx) = core::channel(args::capacity(capacity)?);
+            let capacity = args::capacity(capacity)?;
+            if memory_low() {
+                return Err(memory_error());
+            }
+            let (tx, rx) = core::try_channel(capacity).map_err(|_| memory_error())?;
             let tx = new_handle(state, tx)?;
             let rx = new_handle(state, rx)?;
             Owned::new(PyTuple_Pack(2, tx.as_ptr(), rx.as_ptr()))
@@ -211,6 +216,18 @@ unsafe extern "C" fn live_buffers(
     unsafe { PyLong_FromSize_t(core::live_buffers()) }
 }
 
+unsafe extern "C" fn collect(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // Pure Rust; nothing it frees is a Python object. Other interpreters go on meanwhile.
+    let found = super::ffi::allow_threads(core::collect::collect);
+    // SAFETY: attached again; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(found) }
+}
+
 unsafe extern "C" fn signal_slices(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -233,7 +250,7 @@ unsafe extern "C" fn blocked_calls(
     unsafe { PyLong_FromSize_t(count) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 9] = [
+pub static mut FUNCTIONS: [PyMethodDef; 10] = [
     function(
         c"channel",
         channel,
@@ -268,7 +285,13 @@ unpickled (used by pickle).",
         c"_live_buffers",
         live_buffers,
         c"_live_buffers()\n--\n\nNumber of Buffers that own memory in this process, all \
-interpreters (for leak checks).",
+interpreters, and of SharedBuffer memories that any holder keeps (for leak checks).",
+    ),
+    function(
+        c"_collect",
+        collect,
+        c"_collect()\n--\n\nFree channels that only unreachable channels' queues hold now; return \
+how many were found (it also runs by itself; for tests).",
     ),
     function(
         c"_signal_slices",

@@ -301,6 +301,7 @@ fn refill(item: &mut Item, slot: &mut usize, parts: &mut Parts) {
         | Item::Complex(..)
         | Item::Sender(_)
         | Item::Receiver(_)
-        | Item::BufferAt(_) => {}
+        | Item::BufferAt(_)
+        | Item::Shared(_) => {}
     }
 }

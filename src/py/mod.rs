@@ -11,16 +11,25 @@ mod carry;
 mod errors;
 mod failure;
 mod ffi;
+mod fork;
 mod from_item;
 mod functions;
 mod give_back;
 mod handles;
+mod layout;
 mod methods;
 mod module;
 mod receiver;
+mod reserve;
 mod sender;
+mod shared_buffer;
 mod stack;
 mod state;
 mod to_item;
+mod view;
 
 pub use module::MODULE_DEF;
+
+/// Rust's allocations go through the system allocator with a reserve for low memory.
+#[global_allocator]
+static ALLOCATOR: reserve::WithReserve = reserve::WithReserve;

@@ -9,10 +9,12 @@ use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop, Wait};
+use super::errors::memory_error;
 use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyResult};
 use super::handles::{self, handle};
 use super::methods::{method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
+use super::reserve::memory_low;
 use super::state::State;
 use super::to_item::convert;
 
@@ -74,6 +76,11 @@ unsafe fn send_item(
 ) -> PyResult<Owned> {
     // SAFETY: as the caller guarantees.
     let handle = unsafe { handle::<SendEnd>(slf) };
+    if memory_low() {
+        // The last allocation needed the low-memory reserve, and it cannot be taken back yet:
+        // refuse before converting or queueing anything (super::reserve).
+        return Err(memory_error());
+    }
     // SAFETY: as the caller guarantees.
     let (item, moved) = unsafe { convert(state, obj)? };
     let (stop, item) = match (handle.try_send(item), wait) {

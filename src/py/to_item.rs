@@ -13,6 +13,7 @@ use super::errors::{
 };
 use super::ffi::{critical_section, BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
+use super::shared_buffer;
 use super::stack;
 use super::state::State;
 
@@ -127,6 +128,9 @@ impl Converter<'_> {
             } else if tp.cast() == self.state.buffer_type {
                 self.refuse_if_hashed(obj)?;
                 self.buffer(obj)
+            } else if tp.cast() == self.state.shared_buffer_type {
+                self.refuse_if_hashed(obj)?;
+                Ok(Item::Shared(shared_buffer::sendable(obj)))
             } else if PyObject_CheckBuffer(obj) != 0 && !subclass_of_buffer_type(tp) {
                 self.refuse_if_hashed(obj)?;
                 match copy_buffer(obj)? {
@@ -253,12 +257,16 @@ impl Converter<'_> {
     /// dict's lock on a free-threaded build, then converted: converting runs no code while the
     /// dict is being walked, and another thread cannot change it midway.
     unsafe fn dict(&mut self, obj: *mut PyObject) -> PyResult<Box<[(Item, Item)]>> {
+        // Room for every pair, asked for fallibly (a huge dict may not leave that much): the
+        // size cannot change before the walk with a GIL, and a change meanwhile on a
+        // free-threaded build only makes `push` grow the vector.
+        // SAFETY: `obj` is a live dict.
+        let mut entries = vec_with_capacity(unsafe { PyDict_Size(obj) })?;
         // SAFETY: `obj` is a live dict. Inside the critical section only PyDict_Next and
         // reference counting run (no Python code), so the borrowed key and value are live when
         // we take our references to them.
         let entries = unsafe {
             critical_section(obj, || {
-                let mut entries = Vec::with_capacity(PyDict_Size(obj).max(0) as usize);
                 let mut pos: Py_ssize_t = 0;
                 let (mut key, mut value) = (ptr::null_mut(), ptr::null_mut());
                 while PyDict_Next(obj, &mut pos, &mut key, &mut value) != 0 {
