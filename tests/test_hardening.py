@@ -6,8 +6,8 @@ with its test here."""
 from __future__ import annotations
 
 import array
-import gc
 import dataclasses
+import gc
 import pathlib
 import pickle
 import signal
