@@ -12,6 +12,9 @@ copy, and the sender can no longer reach it; ``Buffer.share()`` makes a read-onl
 {'answer': 42}
 """
 
+from __future__ import annotations
+
+from . import _exit
 from ._interpchan import (
     Buffer,
     ChannelClosed,
@@ -26,12 +29,19 @@ from ._interpchan import (
 )
 from ._spawn import Worker, WorkerError, spawn
 
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports interpchan
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._pool import Pool
+
 __all__ = [
     "Buffer",
     "ChannelClosed",
     "ChannelError",
     "Empty",
     "Full",
+    "Pool",
     "Receiver",
     "Sender",
     "SharedBuffer",
@@ -42,14 +52,21 @@ __all__ = [
     "spawn",
 ]
 
+_exit.install()
 
-def __getattr__(name: str) -> str:
-    # __version__ comes from the installed package's metadata (Cargo.toml's version, through
-    # maturin), looked up on first use so that importing interpchan, in every new interpreter
-    # spawn() starts, does not pay for importlib.metadata.
+
+def __getattr__(name: str) -> Any:
+    # Looked up on first use, so that importing interpchan, which every worker interpreter does,
+    # stays cheap: __version__ comes from the installed package's metadata (Cargo.toml's version,
+    # through maturin; importlib.metadata is slow to import), and Pool brings
+    # concurrent.futures, which most workers never need.
     if name == "__version__":
         from importlib.metadata import version
 
         globals()["__version__"] = found = version("interpchan")
         return found
+    if name == "Pool":
+        from ._pool import Pool
+
+        return Pool
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

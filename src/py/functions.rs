@@ -1,4 +1,4 @@
-//! The module's functions: `channel`, `select`, and `_restore` (which unpickles handles).
+//! The module's functions: `channel`, `select`, `_restore` (which unpickles handles), `_close_all`.
 
 use std::ptr;
 use std::time::Instant;
@@ -228,6 +228,17 @@ unsafe extern "C" fn collect(
     unsafe { PyLong_FromSize_t(found) }
 }
 
+unsafe extern "C" fn close_all(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let closed = super::tracked::close_all();
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(closed) }
+}
+
 unsafe extern "C" fn signal_slices(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -250,7 +261,7 @@ unsafe extern "C" fn blocked_calls(
     unsafe { PyLong_FromSize_t(count) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 10] = [
+pub static mut FUNCTIONS: [PyMethodDef; 11] = [
     function(
         c"channel",
         channel,
@@ -292,6 +303,12 @@ interpreters, and of SharedBuffer memories that any holder keeps (for leak check
         collect,
         c"_collect()\n--\n\nFree channels that only unreachable channels' queues hold now; return \
 how many were found (it also runs by itself; for tests).",
+    ),
+    function(
+        c"_close_all",
+        close_all,
+        c"_close_all()\n--\n\nClose every handle this interpreter holds (run when it exits); \
+return how many were open.",
     ),
     function(
         c"_signal_slices",

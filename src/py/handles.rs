@@ -15,12 +15,13 @@ use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyResult};
 use super::methods::{boolean, getset, method, none, ret, slot, with_type_state};
 use super::state::State;
+use super::tracked;
 
 /// A `Sender` or `Receiver` object: one interpreter's handle on a channel end.
 #[repr(C)]
 pub struct HandleObject<E> {
     ob_base: PyObject,
-    handle: Handle<E>,
+    handle: Arc<Handle<E>>,
 }
 
 /// What differs between the two kinds of handle.
@@ -96,7 +97,9 @@ pub unsafe fn new_handle<E: Kind>(state: &State, end: Arc<E>) -> PyResult<Owned>
     unsafe {
         let alloc: allocfunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_alloc));
         let obj = Owned::new(alloc(tp, 0))?;
-        ptr::addr_of_mut!((*obj.as_ptr().cast::<HandleObject<E>>()).handle).write(Handle::new(end));
+        let shared = Arc::new(Handle::new(end));
+        tracked::track(&shared);
+        ptr::addr_of_mut!((*obj.as_ptr().cast::<HandleObject<E>>()).handle).write(shared);
         Ok(obj)
     }
 }

@@ -26,6 +26,7 @@ mod shared_buffer;
 mod stack;
 mod state;
 mod to_item;
+mod tracked;
 mod view;
 
 pub use module::MODULE_DEF;
