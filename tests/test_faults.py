@@ -362,8 +362,14 @@ def test_unpickling_failure_in_a_sub_interpreter_is_a_channel_error_and_the_chan
     assert pickle.loads(pickle.dumps(only_here.OnlyHere())) == only_here.OnlyHere()  # fine here
 
 
-def _raise_interrupt() -> None:
-    raise _Interrupt("while rebuilding")
+_interrupts_left = [0]
+
+
+def _raise_interrupt() -> str:
+    if _interrupts_left[0] > 0:
+        _interrupts_left[0] -= 1
+        raise _Interrupt("while rebuilding")
+    return "rebuilt"
 
 
 class _InterruptsWhenRebuilt:
@@ -371,13 +377,18 @@ class _InterruptsWhenRebuilt:
         return (_raise_interrupt, ())
 
 
-def test_unpickling_that_raises_a_non_error_passes_it_through_unchanged() -> None:
+def test_unpickling_that_raises_a_non_error_passes_it_through_and_keeps_the_item() -> None:
+    """A non-`Exception` out of a rebuild interrupted the receive (it did not come from the
+    item): it passes through unchanged and the item goes back to the front of the channel."""
     tx, rx = interpchan.channel()
     tx.send(_InterruptsWhenRebuilt())
     tx.send("next")
+    _interrupts_left[0] = 1
     with pytest.raises(_Interrupt):
         rx.recv(timeout=5)
-    assert rx.recv(timeout=5) == "next"  # that item was taken off; the channel goes on
+    assert len(rx) == 2
+    assert rx.recv(timeout=5) == "rebuilt"
+    assert rx.recv(timeout=5) == "next"
 
 
 # --- allocations that cannot be made -------------------------------------------------------------

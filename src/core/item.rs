@@ -59,6 +59,19 @@ pub enum Item {
     WithBuffers(Box<(Item, Box<[BufferData]>)>),
     /// Anything else, as a protocol-5 pickle.
     Pickled(Box<[u8]>),
+    /// A pickle that named channel handles inside the object (a Sender inside a dataclass,
+    /// say), with their ends, so that they travel as in a tuple. (Buffers moved by a pickle are
+    /// carried by the enclosing [`Item::WithBuffers`], which the pickle names by index.)
+    PickledCarrying(Box<CarryingPickle>),
+}
+
+/// A pickle and the channel ends it names.
+#[derive(Debug)]
+pub struct CarryingPickle {
+    pub data: Box<[u8]>,
+    /// `Item::Sender` / `Item::Receiver` for the handles the pickle names (by reference): held
+    /// here, their ends live until the pickle is loaded.
+    pub handles: Box<[Item]>,
 }
 
 impl Item {
@@ -80,6 +93,11 @@ impl Item {
             | Item::BufferAt(_)
             | Item::Pickled(_)
             | Item::Shared(_) => {}
+            Item::PickledCarrying(pickle) => {
+                for end in pickle.handles.iter() {
+                    end.visit_ends(f);
+                }
+            }
             Item::WithBuffers(parts) => parts.0.visit_ends(f),
             Item::Sender(_) => f(EndIn::Sender),
             Item::Receiver(end) => f(EndIn::Receiver(end.info.id)),

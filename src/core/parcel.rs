@@ -62,6 +62,11 @@ impl Ends {
             | Item::Pickled(_)
             | Item::Shared(_) => {}
             Item::WithBuffers(parts) => self.add(&parts.0),
+            Item::PickledCarrying(pickle) => {
+                for end in pickle.handles.iter() {
+                    self.add(end);
+                }
+            }
         }
     }
 

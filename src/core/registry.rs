@@ -122,7 +122,7 @@ pub fn live_channels() -> usize {
 }
 
 impl EndRef {
-    fn new(id: u64, token: u128) -> Self {
+    pub(crate) fn new(id: u64, token: u128) -> Self {
         EndRef {
             process: process(),
             id,
