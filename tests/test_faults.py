@@ -562,3 +562,16 @@ def test_deep_items_in_a_thread_with_a_small_stack_raise_instead_of_overflowing(
     assert _in_small_stack_thread(lambda: tx.send(shallow)) == ("ok", None)
     got = _in_small_stack_thread(rx.recv)
     assert got[0] == "ok" and fault_workers.depth_of(got[1]) == 60
+
+
+@pytest.mark.parametrize("kind", ["list", "dict", "mixed"])
+def test_a_deep_item_left_in_a_channel_is_dropped_in_a_thread_with_a_small_stack(kind: str) -> None:
+    """Closing the last Receiver drops what the channel still holds: a 999-deep item sent from a
+    thread with a normal stack is taken apart by a loop, so a 64 KiB thread can drop it (the
+    recursive drop overflowed it in an unoptimised build)."""
+    tx, rx = interpchan.channel()
+    tx.send(fault_workers.nest(999, kind))
+    holder = [rx]
+    del rx
+    assert _in_small_stack_thread(lambda: holder.pop().close(), stack=64 * 1024) == ("ok", None)
+    assert tx.closed and len(tx) == 0

@@ -5,6 +5,7 @@ use std::ptr;
 
 use pyo3_ffi::*;
 
+use crate::core::drop_later::drop_item;
 use crate::core::{BufferData, Item};
 
 use super::alloc::{advise_huge_pages, copy_bytes};
@@ -50,7 +51,13 @@ unsafe fn object(
     depth: usize,
 ) -> PyResult<Owned> {
     // SAFETY: attached (binding invariant).
-    unsafe { stack::check(depth)? };
+    if let Err(err) = unsafe { stack::check(depth) } {
+        // What is left can be nested up to the depth limit and this frame is near the end of
+        // the stack: dropped by the drop glue it would recurse once per level (a few hundred
+        // bytes each in an unoptimised build), so it is taken apart by a loop instead.
+        drop_item(item);
+        return Err(err);
+    }
     let depth = depth + 1;
     // SAFETY: attached (binding invariant); every constructor returns a new reference or null
     // with an exception set, which `Owned::new` turns into an error.
@@ -76,37 +83,44 @@ unsafe fn object(
             Item::Bytes(b) => new_bytes(&b),
             Item::Tuple(items) => {
                 let tuple = Owned::new(PyTuple_New(items.len() as _))?;
-                for (i, item) in items.into_vec().into_iter().enumerate() {
+                each(items, drop_item, |i, item| {
                     // SetItem steals the new reference (and takes a fresh tuple's empty slot).
-                    PyTuple_SetItem(
-                        tuple.as_ptr(),
-                        i as _,
-                        object(state, moved, item, depth)?.into_ptr(),
-                    );
-                }
+                    let obj = object(state, moved, item, depth)?;
+                    PyTuple_SetItem(tuple.as_ptr(), i as _, obj.into_ptr());
+                    Ok(())
+                })?;
                 Ok(tuple)
             }
             Item::List(items) => {
                 let list = Owned::new(PyList_New(items.len() as _))?;
-                for (i, item) in items.into_vec().into_iter().enumerate() {
+                each(items, drop_item, |i, item| {
                     // SetItem steals the new reference (and takes a fresh list's empty slot).
-                    PyList_SetItem(
-                        list.as_ptr(),
-                        i as _,
-                        object(state, moved, item, depth)?.into_ptr(),
-                    );
-                }
+                    let obj = object(state, moved, item, depth)?;
+                    PyList_SetItem(list.as_ptr(), i as _, obj.into_ptr());
+                    Ok(())
+                })?;
                 Ok(list)
             }
             Item::Dict(pairs) => {
                 let dict = Owned::new(PyDict_New())?;
-                for (key, value) in pairs.into_vec() {
-                    let key = object(state, moved, key, depth)?;
+                let drop_pair = |(key, value)| {
+                    drop_item(key);
+                    drop_item(value);
+                };
+                each(pairs, drop_pair, |_, (key, value)| {
+                    let key = match object(state, moved, key, depth) {
+                        Ok(key) => key,
+                        Err(err) => {
+                            drop_item(value);
+                            return Err(err);
+                        }
+                    };
                     let value = object(state, moved, value, depth)?;
                     if PyDict_SetItem(dict.as_ptr(), key.as_ptr(), value.as_ptr()) != 0 {
                         return Err(PyErrSet);
                     }
-                }
+                    Ok(())
+                })?;
                 Ok(dict)
             }
             Item::Set(items) => fill_set(
@@ -166,7 +180,7 @@ unsafe fn fill_set(
     items: Box<[Item]>,
     depth: usize,
 ) -> PyResult<Owned> {
-    for item in items.into_vec() {
+    each(items, drop_item, |_, item| {
         // SAFETY: PySet_Add may fill a frozenset that has not been shared yet; `obj` is live.
         unsafe {
             let obj = object(state, moved, item, depth)?;
@@ -174,8 +188,27 @@ unsafe fn fill_set(
                 return Err(PyErrSet);
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(set)
+}
+
+/// Runs `convert` on each of `items` (with its index) in order. On the first failure, the items
+/// not reached yet go to `discard` ([`drop_item`]: they can be nested as deep as the depth limit
+/// allows, and this frame may sit near the end of a small stack).
+fn each<T>(
+    items: Box<[T]>,
+    discard: impl Fn(T),
+    mut convert: impl FnMut(usize, T) -> PyResult<()>,
+) -> PyResult<()> {
+    let mut rest = items.into_vec().into_iter().enumerate();
+    for (i, item) in rest.by_ref() {
+        if let Err(err) = convert(i, item) {
+            rest.for_each(|(_, item)| discard(item));
+            return Err(err);
+        }
+    }
+    Ok(())
 }
 
 /// A new `bytes` object holding a copy of `data`; large ones land in memory advised huge pages.
