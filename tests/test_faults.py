@@ -564,14 +564,25 @@ def test_deep_items_in_a_thread_with_a_small_stack_raise_instead_of_overflowing(
     assert got[0] == "ok" and fault_workers.depth_of(got[1]) == 60
 
 
-@pytest.mark.parametrize("kind", ["list", "dict", "mixed"])
+@pytest.mark.parametrize("kind", ["list", "dict", "mixed", "Receiver inside"])
 def test_a_deep_item_left_in_a_channel_is_dropped_in_a_thread_with_a_small_stack(kind: str) -> None:
     """Closing the last Receiver drops what the channel still holds: a 999-deep item sent from a
-    thread with a normal stack is taken apart by a loop, so a 64 KiB thread can drop it (the
-    recursive drop overflowed it in an unoptimised build)."""
+    thread with a normal stack is taken apart by a loop, so a 128 KiB thread can drop it (the
+    recursive drop overflowed it in an unoptimised build). With a Receiver at the bottom, the
+    cycle collector's index is updated by a loop too (its recursive walk overflowed it)."""
     tx, rx = interpchan.channel()
-    tx.send(fault_workers.nest(999, kind))
+    if kind == "Receiver inside":
+        inner_tx, inner_rx = interpchan.channel()
+        deep: Any = inner_rx
+        for _ in range(998):
+            deep = [deep]
+        tx.send(deep)
+        del deep, inner_rx
+    else:
+        tx.send(fault_workers.nest(999, kind))
     holder = [rx]
     del rx
-    assert _in_small_stack_thread(lambda: holder.pop().close(), stack=64 * 1024) == ("ok", None)
+    assert _in_small_stack_thread(lambda: holder.pop().close(), stack=128 * 1024) == ("ok", None)
     assert tx.closed and len(tx) == 0
+    if kind == "Receiver inside":
+        assert inner_tx.closed  # the inner channel's only Receiver went with the item
