@@ -271,6 +271,16 @@ impl Handle<RecvEnd> {
         }
     }
 
+    /// The receiving end, even once this handle is closed, while any holder keeps it alive
+    /// (to give an item back to, say).
+    pub fn channel_end(&self) -> Option<Arc<RecvEnd>> {
+        self.end().or_else(|| {
+            super::registry::EndRef::new(self.info.id, self.info.recv_token)
+                .receiver()
+                .ok()
+        })
+    }
+
     /// Receives without blocking.
     pub fn try_recv(&self) -> Result<Item, RecvFailure> {
         let guard = self.lock();
@@ -278,11 +288,7 @@ impl Handle<RecvEnd> {
             .as_ref()
             .and_then(|open| open.as_ref())
             .ok_or(Failure::Closed)?;
-        match open.end.rx.try_recv() {
-            Ok(parcel) => Ok(parcel.unpack()),
-            Err(cb::TryRecvError::Empty) => Err(Failure::WouldBlock),
-            Err(cb::TryRecvError::Disconnected) => Err(Failure::Disconnected),
-        }
+        try_take(&open.end)
     }
 
     /// Receives, blocking until an item arrives, the channel closes, the deadline passes
@@ -291,39 +297,53 @@ impl Handle<RecvEnd> {
     pub fn recv_until(&self, deadline: Option<Instant>) -> Result<Item, RecvFailure> {
         let end = self.end().ok_or(Failure::Closed)?;
         let polled = self.spins().then(|| {
-            spin(deadline, || match end.rx.try_recv() {
-                Ok(parcel) => Some(Ok(parcel.unpack())),
-                Err(cb::TryRecvError::Disconnected) => Some(Err(Failure::Disconnected)),
-                Err(cb::TryRecvError::Empty) => None,
+            spin(deadline, || match try_take(&end) {
+                Err(Failure::WouldBlock) => None,
+                done => Some(done),
             })
         });
         if let Some(done) = polled.flatten() {
             return done;
         }
-        let mut sel = cb::Select::new();
-        let recv_op = sel.recv(&end.rx);
-        sel.recv(&self.closed_signal);
-        let oper = match deadline {
-            None => sel.select(),
-            Some(deadline) => sel
-                .select_deadline(deadline)
-                .map_err(|_| Failure::Timeout)?,
-        };
-        if oper.index() == recv_op {
-            oper.recv(&end.rx)
-                .map(Parcel::unpack)
-                .map_err(|_| Failure::Disconnected)
-        } else {
-            let _ = oper.recv(&self.closed_signal);
-            Err(Failure::Closed)
+        loop {
+            if let Some(item) = end.take_returned() {
+                return Ok(item);
+            }
+            let mut sel = cb::Select::new();
+            let recv_op = self.register(&end, &mut sel);
+            let oper = match deadline {
+                None => sel.select(),
+                Some(deadline) => sel
+                    .select_deadline(deadline)
+                    .map_err(|_| Failure::Timeout)?,
+            };
+            match oper.index() - recv_op {
+                0 => {
+                    return oper
+                        .recv(&end.rx)
+                        .map(Parcel::unpack)
+                        .or_else(|_| end.take_returned().ok_or(Failure::Disconnected))
+                }
+                1 => {
+                    let _ = oper.recv(&self.closed_signal);
+                    return Err(Failure::Closed);
+                }
+                _ => {
+                    // An item was given back: take it at the top of the loop (another
+                    // receive may have been first; then wait again).
+                    let _ = oper.recv(&end.returned_signal.1);
+                }
+            }
         }
     }
 
-    /// Adds this handle's two wake-up sources to `sel`: a receive on `end` (this handle's end),
-    /// then its close signal, whose index is one more than the returned one.
+    /// Adds this handle's three wake-up sources to `sel`: a receive on `end` (this handle's
+    /// end), then its close signal and the end's given-back signal, whose indexes are one and
+    /// two more than the returned one.
     pub(crate) fn register<'a>(&'a self, end: &'a Arc<RecvEnd>, sel: &mut cb::Select<'a>) -> usize {
         let index = sel.recv(&end.rx);
         sel.recv(&self.closed_signal);
+        sel.recv(&end.returned_signal.1);
         index
     }
 
@@ -346,6 +366,21 @@ impl<E> Drop for Handle<E> {
             std::mem::forget(std::mem::replace(&mut self.closed_signal, cb::never()));
         }
     }
+}
+
+/// Takes the next item of `end` without blocking: a given-back one first, then the channel's.
+pub(crate) fn try_take(end: &RecvEnd) -> Result<Item, RecvFailure> {
+    if let Some(item) = end.take_returned() {
+        return Ok(item);
+    }
+    end.rx
+        .try_recv()
+        .map(Parcel::unpack)
+        .or_else(|err| match err {
+            cb::TryRecvError::Empty => Err(Failure::WouldBlock),
+            // Given back between our two looks: still an item to take.
+            cb::TryRecvError::Disconnected => end.take_returned().ok_or(Failure::Disconnected),
+        })
 }
 
 #[cfg(test)]

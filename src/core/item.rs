@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::buffer::BufferData;
 use super::channel::{RecvEnd, SendEnd};
 use super::parcel::EndIn;
+use super::shared::Shared;
 
 /// One value in flight. The binding turns a Python object into an `Item` when it is sent and
 /// builds fresh objects from it in the receiving interpreter.
@@ -38,6 +39,8 @@ pub enum Item {
     Receiver(Arc<RecvEnd>),
     /// Bytes copied from an object with the buffer protocol.
     Buffer(Box<BufferData>),
+    /// A `SharedBuffer`'s memory: one more holder of it, never a copy.
+    Shared(Shared),
     /// Stands for the `index`th of the buffers carried beside it by the enclosing
     /// [`Item::WithBuffers`].
     BufferAt(usize),
@@ -56,6 +59,19 @@ pub enum Item {
     WithBuffers(Box<(Item, Box<[BufferData]>)>),
     /// Anything else, as a protocol-5 pickle.
     Pickled(Box<[u8]>),
+    /// A pickle that named channel handles inside the object (a Sender inside a dataclass,
+    /// say), with their ends, so that they travel as in a tuple. (Buffers moved by a pickle are
+    /// carried by the enclosing [`Item::WithBuffers`], which the pickle names by index.)
+    PickledCarrying(Box<CarryingPickle>),
+}
+
+/// A pickle and the channel ends it names.
+#[derive(Debug)]
+pub struct CarryingPickle {
+    pub data: Box<[u8]>,
+    /// `Item::Sender` / `Item::Receiver` for the handles the pickle names (by reference): held
+    /// here, their ends live until the pickle is loaded.
+    pub handles: Box<[Item]>,
 }
 
 impl Item {
@@ -80,7 +96,9 @@ impl Item {
                 | Item::Bytes(_)
                 | Item::Buffer(_)
                 | Item::BufferAt(_)
-                | Item::Pickled(_) => {}
+                | Item::Pickled(_)
+                | Item::Shared(_) => {}
+                Item::PickledCarrying(pickle) => todo.extend(pickle.handles.iter().rev()),
                 Item::WithBuffers(parts) => todo.push(&parts.0),
                 Item::Sender(_) => f(EndIn::Sender),
                 Item::Receiver(end) => f(EndIn::Receiver(end.info.id)),

@@ -24,11 +24,13 @@ pub mod item;
 pub mod parcel;
 pub mod registry;
 pub mod select;
+pub mod shared;
 pub mod spin;
 
 pub use buffer::{live_buffers, BufferData, Layout, LiveBuffer};
 pub use channel::{channel, try_channel, ChannelInfo, OutOfMemory, RecvEnd, SendEnd};
 pub use handle::{Failure, Handle, RecvFailure, SendFailure};
-pub use item::Item;
+pub use item::{CarryingPickle, Item};
 pub use registry::{EndRef, LookupError};
 pub use select::{select, try_select, SelectFailure};
+pub use shared::Shared;

@@ -59,8 +59,14 @@ impl Ends {
             | Item::Bytes(_)
             | Item::Buffer(_)
             | Item::BufferAt(_)
-            | Item::Pickled(_) => {}
+            | Item::Pickled(_)
+            | Item::Shared(_) => {}
             Item::WithBuffers(parts) => self.add(&parts.0),
+            Item::PickledCarrying(pickle) => {
+                for end in pickle.handles.iter() {
+                    self.add(end);
+                }
+            }
         }
     }
 

@@ -139,7 +139,7 @@ impl HasInfo for RecvEnd {
 }
 
 impl EndRef {
-    fn new(id: u64, token: u128) -> Self {
+    pub(crate) fn new(id: u64, token: u128) -> Self {
         EndRef {
             process: process(),
             id,

@@ -9,7 +9,7 @@ use pyo3_ffi::*;
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::functions::FUNCTIONS;
 use super::state::{self, State};
-use super::{buffer, receiver, sender};
+use super::{buffer, receiver, sender, shared_buffer};
 
 /// Adds a new type made from `spec` to the module; returns a borrowed pointer kept in the state.
 ///
@@ -104,6 +104,7 @@ unsafe fn init(module: *mut PyObject) -> PyResult<()> {
         state.kw_receivers =
             Owned::new(PyUnicode_InternFromString(c"receivers".as_ptr()))?.into_ptr();
         state.buffer_type = add_type(module, &raw mut buffer::SPEC, c"Buffer")?;
+        state.shared_buffer_type = add_type(module, &raw mut shared_buffer::SPEC, c"SharedBuffer")?;
         state.receiver_type = add_type(module, &raw mut receiver::SPEC, c"Receiver")?;
         // Set last: a non-null sender type marks the state as complete.
         state.sender_type = add_type(module, &raw mut sender::SPEC, c"Sender")?;

@@ -34,7 +34,7 @@ unsafe fn recv_item(state: &State, slf: *mut PyObject, wait: Wait) -> PyResult<O
     let handle = unsafe { handle::<RecvEnd>(slf) };
     match take(handle, wait) {
         // SAFETY: as the caller guarantees.
-        Ok(item) => unsafe { received(state, item) },
+        Ok(item) => unsafe { received(state, item, || handle.channel_end()) },
         // SAFETY: as the caller guarantees.
         Err(stop) => Err(unsafe { raise_failure(state, Failed::Recv(stop)) }),
     }
@@ -88,8 +88,9 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     // state lookup by type is valid.
     unsafe {
         with_type_state(Py_TYPE(slf), |state| {
-            match take(handle::<RecvEnd>(slf), Wait::Until(None)) {
-                Ok(item) => received(state, item),
+            let handle = handle::<RecvEnd>(slf);
+            match take(handle, Wait::Until(None)) {
+                Ok(item) => received(state, item, || handle.channel_end()),
                 Err(Stop::Failed(Failure::Closed | Failure::Disconnected)) => Err(PyErrSet),
                 Err(stop) => Err(raise_failure(state, Failed::Recv(stop))),
             }
