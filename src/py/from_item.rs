@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use pyo3_ffi::*;
 
+use crate::core::drop_later::drop_item;
 use crate::core::{BufferData, Item, RecvEnd};
 
 use super::alloc::{advise_huge_pages, copy_bytes};
@@ -27,6 +28,11 @@ use super::state::State;
 /// raised as is: a later receive gets the item. If it fails with an ordinary exception
 /// (unpickling failed, say), raises `ChannelError` chained to it: the item was consumed.
 ///
+/// What is left of the item is dropped by a loop ([`drop_item`]), not by the drop glue, which
+/// recurses once per level: after the stack check stopped the build near the end of a small
+/// stack, the item can still be nested far deeper than the build got (up to the depth limit),
+/// and an unoptimised build's drop glue needs some hundreds of bytes a level.
+///
 /// # Safety
 /// `state` is this interpreter's module state.
 pub unsafe fn received(
@@ -38,6 +44,7 @@ pub unsafe fn received(
     // SAFETY: as the caller guarantees.
     let result = unsafe { object(state, &mut Moved::default(), &mut item, 0, &mut taken) };
     if result.is_ok() {
+        drop_item(item);
         return result;
     }
     // SAFETY: attached and an exception is set.
@@ -49,6 +56,7 @@ pub unsafe fn received(
                 if let Some(item) = give_back::put_back(item, taken) {
                     end.give_back(item);
                 }
+                return result;
             }
         } else if PyErr_ExceptionMatches(PyExc_Exception) != 0 {
             raise_from(
@@ -58,6 +66,7 @@ pub unsafe fn received(
             );
         }
     }
+    drop_item(item);
     result
 }
 

@@ -244,64 +244,68 @@ unsafe fn copy_of(bytes: &Owned) -> Option<Box<[u8]>> {
 
 type Parts = std::iter::Peekable<std::vec::IntoIter<(usize, Restored)>>;
 
-/// Walks `item`'s slots in the order they were numbered, putting back each one `parts` has.
+/// Walks `item`'s slots in the order they were numbered (depth first, containers in order),
+/// putting back each one `parts` has. A loop with its own stack, not recursion: this runs on
+/// the receiving thread, whose C stack may be far smaller than the sender's.
 fn refill(item: &mut Item, slot: &mut usize, parts: &mut Parts) {
     let mut next = |slot: &mut usize| {
         let this = *slot;
         *slot += 1;
         parts.next_if(|(s, _)| *s == this).map(|(_, back)| back)
     };
-    match item {
-        Item::Str(text) => {
-            if let Some(Restored::Str(back)) = next(slot) {
-                *text = back;
+    let mut todo: Vec<&mut Item> = vec![item];
+    while let Some(item) = todo.pop() {
+        match item {
+            Item::Str(text) => {
+                if let Some(Restored::Str(back)) = next(slot) {
+                    *text = back;
+                }
             }
-        }
-        Item::StrSurrogates(data) | Item::Bytes(data) | Item::Pickled(data) => {
-            if let Some(Restored::Bytes(back)) = next(slot) {
-                *data = back;
-            }
-        }
-        Item::Buffer(data) => {
-            if let Some(Restored::Buffer(back)) = next(slot) {
-                **data = back;
-            }
-        }
-        Item::PickledCarrying(pickle) => {
-            if let Some(Restored::Bytes(back)) = next(slot) {
-                pickle.data = back;
-            }
-        }
-        Item::WithBuffers(with) => {
-            // Its buffers are numbered first, then the slots of the item inside.
-            let (inner, buffers) = &mut **with;
-            for data in buffers.iter_mut() {
-                if let Some(Restored::Buffer(back)) = next(slot) {
+            Item::StrSurrogates(data) | Item::Bytes(data) | Item::Pickled(data) => {
+                if let Some(Restored::Bytes(back)) = next(slot) {
                     *data = back;
                 }
             }
-            refill(inner, slot, parts);
-        }
-        Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
-            for item in items.iter_mut() {
-                refill(item, slot, parts);
+            Item::Buffer(data) => {
+                if let Some(Restored::Buffer(back)) = next(slot) {
+                    **data = back;
+                }
             }
-        }
-        Item::Dict(pairs) => {
-            for (key, value) in pairs.iter_mut() {
-                refill(key, slot, parts);
-                refill(value, slot, parts);
+            Item::PickledCarrying(pickle) => {
+                if let Some(Restored::Bytes(back)) = next(slot) {
+                    pickle.data = back;
+                }
             }
+            Item::WithBuffers(with) => {
+                // Its buffers are numbered first, then the slots of the item inside.
+                let (inner, buffers) = &mut **with;
+                for data in buffers.iter_mut() {
+                    if let Some(Restored::Buffer(back)) = next(slot) {
+                        *data = back;
+                    }
+                }
+                todo.push(inner);
+            }
+            // Children pushed last first, so they are taken in order.
+            Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
+                todo.extend(items.iter_mut().rev());
+            }
+            Item::Dict(pairs) => {
+                for (key, value) in pairs.iter_mut().rev() {
+                    todo.push(value);
+                    todo.push(key);
+                }
+            }
+            Item::None
+            | Item::Bool(_)
+            | Item::Int(_)
+            | Item::BigInt(_)
+            | Item::Float(_)
+            | Item::Complex(..)
+            | Item::Sender(_)
+            | Item::Receiver(_)
+            | Item::BufferAt(_)
+            | Item::Shared(_) => {}
         }
-        Item::None
-        | Item::Bool(_)
-        | Item::Int(_)
-        | Item::BigInt(_)
-        | Item::Float(_)
-        | Item::Complex(..)
-        | Item::Sender(_)
-        | Item::Receiver(_)
-        | Item::BufferAt(_)
-        | Item::Shared(_) => {}
     }
 }
