@@ -8,6 +8,7 @@ use crossbeam_channel as cb;
 
 use super::collect;
 use super::item::Item;
+use super::notify::WaitList;
 use super::parcel::Parcel;
 use super::registry;
 
@@ -29,6 +30,10 @@ pub struct ChannelInfo {
     indexed: AtomicBool,
     /// The cycle collector found this channel unreachable: references no longer resolve to it.
     collected: AtomicBool,
+    /// Event loops waiting for an item (or for the channel to close).
+    pub receive_waiters: WaitList,
+    /// Event loops waiting for room (or for the channel to close).
+    pub send_waiters: WaitList,
 }
 
 impl ChannelInfo {
@@ -55,6 +60,28 @@ impl ChannelInfo {
         if !self.indexed.load(Ordering::Relaxed) {
             self.indexed.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The key under which event loops learn that receiving may now succeed (or fail for good).
+    pub fn receive_key(&self) -> u64 {
+        self.id << 1
+    }
+
+    /// The key under which event loops learn that sending may now succeed (or fail for good).
+    pub fn send_key(&self) -> u64 {
+        (self.id << 1) | 1
+    }
+
+    /// Tells awaiting receivers that an item arrived or the channel closed.
+    #[inline]
+    pub fn wake_receivers(&self) {
+        self.receive_waiters.wake(self.receive_key());
+    }
+
+    /// Tells awaiting senders that room was made or the channel closed.
+    #[inline]
+    pub fn wake_senders(&self) {
+        self.send_waiters.wake(self.send_key());
     }
 }
 
@@ -133,6 +160,7 @@ impl RecvEnd {
         self.returned_len.store(returned.len(), Ordering::Release);
         drop(returned);
         let _ = self.returned_signal.0.try_send(());
+        self.info.wake_receivers();
         if due {
             collect::collect_unless_running();
         }
@@ -151,13 +179,29 @@ impl RecvEnd {
             let _ = self.returned_signal.0.try_send(());
         }
         drop(returned);
-        parcel.map(Parcel::unpack)
+        let item = parcel.map(Parcel::unpack);
+        if item.is_some() {
+            self.taken();
+        }
+        item
+    }
+
+    /// After an item was taken: awaiting senders may now have room; and if that was the last
+    /// item of a channel whose senders are gone, awaiting receivers learn it is closed (the
+    /// wake-up of the disconnection may have found items left and woken too few of them).
+    #[inline]
+    pub(crate) fn taken(&self) {
+        self.info.wake_senders();
+        if self.info.senders_gone() && self.len() == 0 {
+            self.info.wake_receivers();
+        }
     }
 }
 
 impl Drop for SendEnd {
     fn drop(&mut self) {
         self.info.senders_gone.store(true, Ordering::Release);
+        self.info.wake_receivers();
         registry::end_dropped(self.info.id);
     }
 }
@@ -165,6 +209,7 @@ impl Drop for SendEnd {
 impl Drop for RecvEnd {
     fn drop(&mut self) {
         self.info.receivers_gone.store(true, Ordering::Release);
+        self.info.wake_senders();
         // The items still queued can never be received: drop them now, with what they hold
         // (Buffers, handles on other channels). crossbeam does so itself for unbounded
         // channels, but for bounded ones only once every sender is gone too. Bounded by the
@@ -232,6 +277,8 @@ pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd
         receivers_gone: AtomicBool::new(false),
         indexed: AtomicBool::new(false),
         collected: AtomicBool::new(false),
+        receive_waiters: WaitList::default(),
+        send_waiters: WaitList::default(),
     });
     let send = Arc::new(SendEnd {
         tx,

@@ -136,6 +136,12 @@ impl<E: End> Handle<E> {
     /// Closes this handle; true if it was open. Blocked calls on it return `Failure::Closed`.
     pub fn close(&self) -> bool {
         let open = self.lock().and_then(|mut open| open.take());
+        if open.is_some() {
+            // Awaiting calls on this handle learn of the close through the channel's wait
+            // lists (not for a handle inherited through fork(), which touches nothing shared).
+            self.info.wake_receivers();
+            self.info.wake_senders();
+        }
         open.is_some()
     }
 
@@ -174,10 +180,16 @@ impl Handle<SendEnd> {
         let (kind, parcel) = match open.end.tx.try_send(parcel) {
             Ok(()) => {
                 drop(guard);
+                self.info.wake_receivers();
                 if due {
                     collect::collect_unless_running();
                 }
                 return Ok(());
+            }
+            // The last receiving end is being dropped (its wake-up is sent before crossbeam sees
+            // the disconnection): full for good.
+            Err(cb::TrySendError::Full(parcel)) if self.info.receivers_gone() => {
+                (Failure::Disconnected, parcel)
             }
             Err(cb::TrySendError::Full(parcel)) => (Failure::WouldBlock, parcel),
             Err(cb::TrySendError::Disconnected(parcel)) => (Failure::Disconnected, parcel),
@@ -226,7 +238,10 @@ impl Handle<SendEnd> {
             spin(deadline, || {
                 let parcel = waiting.take()?;
                 match end.tx.try_send(parcel) {
-                    Ok(()) => Some(Ok(())),
+                    Ok(()) => {
+                        self.info.wake_receivers();
+                        Some(Ok(()))
+                    }
                     Err(cb::TrySendError::Full(parcel)) => {
                         waiting = Some(parcel);
                         None
@@ -254,6 +269,7 @@ impl Handle<SendEnd> {
         };
         if oper.index() == send_op {
             oper.send(&end.tx, parcel)
+                .map(|()| self.info.wake_receivers())
                 .map_err(|err| (Failure::Disconnected, err.into_inner()))
         } else {
             let _ = oper.recv(&self.closed_signal);
@@ -319,10 +335,13 @@ impl Handle<RecvEnd> {
             };
             match oper.index() - recv_op {
                 0 => {
-                    return oper
-                        .recv(&end.rx)
-                        .map(Parcel::unpack)
-                        .or_else(|_| end.take_returned().ok_or(Failure::Disconnected))
+                    return match oper.recv(&end.rx) {
+                        Ok(parcel) => {
+                            end.taken();
+                            Ok(parcel.unpack())
+                        }
+                        Err(_) => end.take_returned().ok_or(Failure::Disconnected),
+                    }
                 }
                 1 => {
                     let _ = oper.recv(&self.closed_signal);
@@ -370,17 +389,30 @@ impl<E> Drop for Handle<E> {
 
 /// Takes the next item of `end` without blocking: a given-back one first, then the channel's.
 pub(crate) fn try_take(end: &RecvEnd) -> Result<Item, RecvFailure> {
+    match try_take_once(end) {
+        // The last sending end is being dropped (its wake-up is sent before crossbeam sees the
+        // disconnection): no item can come any more, so take what is left or report the
+        // disconnection now, as an awaiting receiver woken by that wake-up expects.
+        Err(Failure::WouldBlock) if end.info.senders_gone() => {
+            try_take_once(end).map_err(|_| Failure::Disconnected)
+        }
+        done => done,
+    }
+}
+
+fn try_take_once(end: &RecvEnd) -> Result<Item, RecvFailure> {
     if let Some(item) = end.take_returned() {
         return Ok(item);
     }
-    end.rx
-        .try_recv()
-        .map(Parcel::unpack)
-        .or_else(|err| match err {
-            cb::TryRecvError::Empty => Err(Failure::WouldBlock),
-            // Given back between our two looks: still an item to take.
-            cb::TryRecvError::Disconnected => end.take_returned().ok_or(Failure::Disconnected),
-        })
+    match end.rx.try_recv() {
+        Ok(parcel) => {
+            end.taken();
+            Ok(parcel.unpack())
+        }
+        Err(cb::TryRecvError::Empty) => Err(Failure::WouldBlock),
+        // Given back between our two looks: still an item to take.
+        Err(cb::TryRecvError::Disconnected) => end.take_returned().ok_or(Failure::Disconnected),
+    }
 }
 
 #[cfg(test)]

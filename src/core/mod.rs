@@ -21,6 +21,7 @@ pub mod drop_later;
 pub mod fork;
 pub mod handle;
 pub mod item;
+pub mod notify;
 pub mod parcel;
 pub mod registry;
 pub mod select;

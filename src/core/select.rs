@@ -99,7 +99,10 @@ fn run(
         let (index, end) = &live[slot];
         match chosen - recv_ops[slot] {
             0 => match oper.recv(&end.rx) {
-                Ok(parcel) => return Ok((*index, parcel.unpack())),
+                Ok(parcel) => {
+                    end.taken();
+                    return Ok((*index, parcel.unpack()));
+                }
                 // Disconnected: skip it from now on, unless an item was given back meanwhile.
                 Err(_) => {
                     if let Some(item) = end.take_returned() {

@@ -167,6 +167,16 @@ unsafe extern "C" fn restore_handle(
     }
 }
 
+unsafe extern "C" fn open_wakers(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(core::notify::open_notifiers()) }
+}
+
 unsafe extern "C" fn carried(
     module: *mut PyObject,
     args: *const *mut PyObject,
@@ -261,7 +271,7 @@ unsafe extern "C" fn blocked_calls(
     unsafe { PyLong_FromSize_t(count) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 11] = [
+pub static mut FUNCTIONS: [PyMethodDef; 12] = [
     function(
         c"channel",
         channel,
@@ -320,6 +330,11 @@ return how many were open.",
         c"_blocked_calls",
         blocked_calls,
         c"_blocked_calls()\n--\n\nNumber of calls blocked in this process right now (for tests).",
+    ),
+    function(
+        c"_open_wakers",
+        open_wakers,
+        c"_open_wakers()\n--\n\nEvent-loop wakers open in this process (for leak checks).",
     ),
     END_METHOD,
 ];

@@ -5,6 +5,8 @@
 
 mod alloc;
 mod args;
+mod async_methods;
+mod async_waker;
 mod blocking;
 mod buffer;
 mod carry;

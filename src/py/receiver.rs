@@ -7,6 +7,7 @@ use pyo3_ffi::*;
 use crate::core::{Failure, Handle, Item, RecvEnd};
 
 use super::args::{self, parse, Param};
+use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
 use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -98,9 +99,10 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     }
 }
 
-static mut METHODS: [PyMethodDef; 8] = {
-    let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
-    [
+static mut METHODS: [PyMethodDef; 9] =
+    {
+        let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
+        [
         method(
             c"recv",
             recv,
@@ -119,9 +121,10 @@ waiting.",
         enter,
         exit,
         reduce,
+        method(c"recv_async", async_methods::recv_async, async_methods::RECV_ASYNC_DOC),
         END_METHOD,
     ]
-};
+    };
 
 static mut GETSET: [PyGetSetDef; 3] = {
     let [closed, capacity] = handles::shared_getset::<RecvEnd>(
@@ -130,7 +133,7 @@ static mut GETSET: [PyGetSetDef; 3] = {
     [closed, capacity, END_GETSET]
 };
 
-static mut SLOTS: [PyType_Slot; 10] = {
+static mut SLOTS: [PyType_Slot; 12] = {
     let [dealloc, repr, length, boolean] = handles::shared_slots::<RecvEnd>();
     [
         dealloc,
@@ -139,6 +142,8 @@ static mut SLOTS: [PyType_Slot; 10] = {
         boolean,
         slot(Py_tp_iter, PyObject_SelfIter as *mut c_void),
         slot(Py_tp_iternext, iternext as *mut c_void),
+        slot(Py_am_aiter, async_methods::aiter as *mut c_void),
+        slot(Py_am_anext, async_methods::anext as *mut c_void),
         slot(Py_tp_methods, (&raw mut METHODS).cast()),
         slot(Py_tp_getset, (&raw mut GETSET).cast()),
         slot(
