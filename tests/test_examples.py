@@ -82,3 +82,7 @@ def test_every_example_is_tested() -> None:
     for name in os.listdir(os.path.join(ROOT, "examples")):
         if name.endswith(".py"):
             assert f'"{name}"' in source or name == os.path.basename(EXAMPLE), name
+
+
+def test_async_server_example() -> None:
+    assert run_example("async_server.py") == ["[[4, 25], [168, 1229], [9592]]"]

@@ -60,6 +60,30 @@ def test_map_timeout(pool: interpchan.Pool) -> None:
     assert pool.submit(pool_tasks.square, 4).result(TIMEOUT) == 16
 
 
+def test_map_with_buffersize_reads_its_input_lazily_and_keeps_order(pool: interpchan.Pool) -> None:
+    """buffersize (as in Python 3.14's executors): at most that many tasks are submitted ahead,
+    so an endless iterable works, and results still come in order."""
+    taken = 0
+
+    def endless():
+        nonlocal taken
+        while True:
+            taken += 1
+            yield taken
+
+    results = pool.map(pool_tasks.square, endless(), buffersize=3)
+    assert taken == 3  # the first tasks start at once
+    assert [next(results) for _ in range(20)] == [x * x for x in range(1, 21)]
+    assert taken <= 20 + 3
+    results.close()  # what was submitted ahead is cancelled or finishes; nothing hangs
+    pairs = pool.map(operator.add, range(40), range(40), chunksize=4, buffersize=2)
+    assert list(pairs) == [2 * x for x in range(40)]
+    with pytest.raises(ValueError):
+        pool.map(pool_tasks.square, [1], buffersize=0)
+    with pytest.raises(TypeError):
+        pool.map(pool_tasks.square, [1], buffersize=1.5)
+
+
 def test_map_rejects_a_bad_chunksize(pool: interpchan.Pool) -> None:
     with pytest.raises(ValueError):
         pool.map(pool_tasks.square, [1], chunksize=0)

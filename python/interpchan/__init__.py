@@ -15,6 +15,7 @@ copy, and the sender can no longer reach it; ``Buffer.share()`` makes a read-onl
 from __future__ import annotations
 
 from . import _exit
+from ._async import select_async
 from ._interpchan import (
     Buffer,
     ChannelClosed,
@@ -49,6 +50,7 @@ __all__ = [
     "WorkerError",
     "channel",
     "select",
+    "select_async",
     "spawn",
 ]
 

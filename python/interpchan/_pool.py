@@ -479,24 +479,68 @@ class Pool(Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        buffersize: int | None = None,
     ) -> Iterator[Any]:
         """``fn`` over the iterables' items in workers; results in order.
 
-        All tasks are submitted at once, ``chunksize`` calls per task. The iterator raises
-        ``TimeoutError`` if a result is not there ``timeout`` seconds after this call, and the
-        first task exception in order.
+        All tasks are submitted at once, ``chunksize`` calls per task; with ``buffersize`` (as
+        in Python 3.14's executors) the iterables are read lazily and at most ``buffersize``
+        tasks wait ahead of the result being read. The iterator raises ``TimeoutError`` if a
+        result is not there ``timeout`` seconds after this call, and the first task exception
+        in order.
         """
         _positive("chunksize", chunksize)
+        if buffersize is not None:
+            _positive("buffersize", buffersize)
         deadline = None if timeout is None else time.monotonic() + timeout
         if len(iterables) == 1:
-            futures = self._submit_chunks(
-                fn, iter(iterables[0]), chunksize, _pool_worker.run_chunk1
-            )
+            calls: Iterator[Any] = iter(iterables[0])
+            runner = _pool_worker.run_chunk1
         else:
-            futures = self._submit_chunks(
-                fn, zip(*iterables, strict=False), chunksize, _pool_worker.run_chunk
-            )
+            calls = zip(*iterables, strict=False)
+            runner = _pool_worker.run_chunk
+        if buffersize is not None:
+            return self._map_buffered(fn, calls, chunksize, runner, buffersize, deadline)
+        futures = self._submit_chunks(fn, calls, chunksize, runner)
         return _ordered(futures, deadline, chunksize > 1)
+
+    def _map_buffered(
+        self,
+        fn: Callable[..., Any],
+        calls: Iterator[Any],
+        chunksize: int,
+        runner: Callable[..., list[Any]],
+        buffersize: int,
+        deadline: float | None,
+    ) -> Iterator[Any]:
+        """``map`` with at most ``buffersize`` tasks submitted ahead of the reader."""
+        window: collections.deque[Future[Any]] = collections.deque()
+
+        def top_up() -> None:
+            while len(window) < buffersize:
+                chunk = self._submit_chunks(
+                    fn, itertools.islice(calls, chunksize), chunksize, runner
+                )
+                if not chunk:
+                    return
+                window.extend(chunk)
+
+        def results() -> Iterator[Any]:
+            try:
+                while window:
+                    result = _wait(window[0], deadline)
+                    window.popleft()
+                    top_up()
+                    if chunksize > 1:
+                        yield from result
+                    else:
+                        yield result
+            finally:
+                for future in window:
+                    future.cancel()
+
+        top_up()  # the first tasks start now, as without buffersize
+        return results()
 
     def imap_unordered(
         self, fn: Callable[..., Any], iterable: Iterable[Any], chunksize: int = 1

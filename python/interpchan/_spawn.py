@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import threading
@@ -233,8 +234,18 @@ def _start(
     with call_tx, result_tx:
         # Converts the arguments now (TypeError here if one cannot be sent).
         call_tx.send_nowait((kind, where, qualname, args, kwargs, result_tx))
-    script = _BOOTSTRAP.format(path=list(sys.path), main=main_path, reference=pickle.dumps(call_rx))
+    script = _BOOTSTRAP.format(path=_search_path(), main=main_path, reference=pickle.dumps(call_rx))
     return Worker(call_rx, result_rx, script, on_end)
+
+
+def _search_path() -> list[str]:
+    """``sys.path`` as plain strings, for the new interpreter's bootstrap script.
+
+    Entries may be ``pathlib.Path`` or other path-like objects, whose ``repr`` is not valid in
+    the script; they become strings. Entries the import system ignores (not str or path-like)
+    are left out.
+    """
+    return [os.fsdecode(p) for p in sys.path if isinstance(p, (str, bytes, os.PathLike))]
 
 
 def spawn(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Worker:

@@ -13,7 +13,6 @@ use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::layout;
 use super::methods::{getset, method, method_noargs, slot, END_GETSET, END_METHOD, END_SLOT};
-use super::state::State;
 use super::view::{Unfit, ViewLayout};
 
 /// Bytes owned through a raw pointer rather than a `Box`, so that the pointers handed to
@@ -202,17 +201,6 @@ pub unsafe fn put_back(obj: *mut PyObject, data: BufferData) {
     unsafe { inner(obj) }.memory = Some(Memory::new(data));
 }
 
-/// Received memory as a `memoryview` whose `.obj` is a new Buffer owning it.
-///
-/// # Safety
-/// `state` is this interpreter's module state.
-pub unsafe fn received_view(state: &State, data: BufferData) -> PyResult<Owned> {
-    // SAFETY: the state's buffer type is this interpreter's Buffer type.
-    let buffer = unsafe { new_object(state.buffer_type, data)? };
-    // SAFETY: `buffer` is live; the view takes its own reference to it.
-    unsafe { Owned::new(PyMemoryView_FromObject(buffer.as_ptr())) }
-}
-
 unsafe extern "C" fn tp_new(
     tp: *mut PyTypeObject,
     args: *mut PyObject,
@@ -367,9 +355,30 @@ unsafe extern "C" fn repr(obj: *mut PyObject) -> *mut PyObject {
     unsafe { PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as Py_ssize_t) }
 }
 
-unsafe extern "C" fn reduce(_obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    type_error("a Buffer cannot be pickled or copied: send it through a channel to move it");
-    ptr::null_mut()
+/// `__reduce__`: refused, except while a send pickles an item holding this Buffer (inside a
+/// dataclass, say): it is then carried beside the pickle and moved as in a tuple, and pickles
+/// as `_carried(i)`, which gives the receiver its memoryview.
+unsafe extern "C" fn reduce(obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our live Buffer.
+    let Some(index) = (unsafe { super::carry::buffer(obj) }) else {
+        type_error("a Buffer cannot be pickled or copied: send it through a channel to move it");
+        return ptr::null_mut();
+    };
+    // SAFETY: attached; the Buffer type (not subclassable) belongs to our module, which is
+    // live while its objects are; each call returns a new reference or null.
+    let reduced = unsafe {
+        (|| -> PyResult<Owned> {
+            let module = PyType_GetModule(Py_TYPE(obj));
+            if module.is_null() {
+                return Err(PyErrSet);
+            }
+            let carried = Owned::new(PyObject_GetAttrString(module, c"_carried".as_ptr()))?;
+            let index = Owned::new(PyLong_FromSize_t(index))?;
+            let args = Owned::new(PyTuple_Pack(1, index.as_ptr()))?;
+            Owned::new(PyTuple_Pack(2, carried.as_ptr(), args.as_ptr()))
+        })()
+    };
+    reduced.map_or(ptr::null_mut(), Owned::into_ptr)
 }
 
 static mut METHODS: [PyMethodDef; 3] = [
@@ -383,7 +392,8 @@ while a view of the Buffer is alive; ValueError if it was moved.",
     method_noargs(
         c"__reduce__",
         reduce,
-        c"Refuses: a Buffer moves through channels, it is never pickled.",
+        c"Refuses: a Buffer moves through channels, it is never pickled (inside an item being \
+sent, it is carried beside the pickle and moved).",
     ),
     END_METHOD,
 ];

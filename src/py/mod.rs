@@ -5,14 +5,18 @@
 
 mod alloc;
 mod args;
+mod async_methods;
+mod async_waker;
 mod blocking;
 mod buffer;
+mod carry;
 mod errors;
 mod failure;
 mod ffi;
 mod fork;
 mod from_item;
 mod functions;
+mod give_back;
 mod handles;
 mod layout;
 mod methods;

@@ -8,6 +8,7 @@ use pyo3_ffi::*;
 use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
+use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
 use super::errors::memory_error;
 use super::failure::{raise_failure, Failed};
@@ -106,9 +107,10 @@ unsafe fn send_item(
     Err(unsafe { raise_failure(state, Failed::Send(stop)) })
 }
 
-static mut METHODS: [PyMethodDef; 8] = {
-    let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
-    [
+static mut METHODS: [PyMethodDef; 9] =
+    {
+        let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
+        [
         method(
             c"send",
             send,
@@ -127,9 +129,10 @@ channel is full.",
         enter,
         exit,
         reduce,
+        method(c"send_async", async_methods::send_async, async_methods::SEND_ASYNC_DOC),
         END_METHOD,
     ]
-};
+    };
 
 static mut GETSET: [PyGetSetDef; 3] = {
     let [closed, capacity] = handles::shared_getset::<SendEnd>(
