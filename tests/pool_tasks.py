@@ -58,6 +58,12 @@ def wait_on(rx: interpchan.Receiver) -> Any:
         return "closed"
 
 
+def send_value(tx: interpchan.Sender, value: Any) -> Any:
+    """Sends value on tx (a side effect the test sees without asking the future)."""
+    tx.send(value)
+    return value
+
+
 def report_then_wait(started: interpchan.Sender, rx: interpchan.Receiver) -> Any:
     started.send("started")
     started.close()

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import operator
 import sys
+import time
 
 import pool_tasks
 import pytest
@@ -82,6 +83,26 @@ def test_map_with_buffersize_reads_its_input_lazily_and_keeps_order(pool: interp
         pool.map(pool_tasks.square, [1], buffersize=0)
     with pytest.raises(TypeError):
         pool.map(pool_tasks.square, [1], buffersize=1.5)
+
+
+def test_tasks_run_and_futures_resolve_when_nobody_calls_result(pool: interpchan.Pool) -> None:
+    """A caller in result() receives outcomes itself; with nobody there, tasks queued beyond the
+    workers' window still run, and futures resolve for done(), wait() and callbacks."""
+    tx, rx = interpchan.channel()
+    futures = [pool.submit(pool_tasks.send_value, tx, i) for i in range(20)]
+    assert sorted(rx.recv(timeout=TIMEOUT) for _ in range(20)) == list(range(20))
+    deadline = time.monotonic() + TIMEOUT
+    while not all(future.done() for future in futures):  # polled, never waited on
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    called = []
+    more = [pool.submit(pool_tasks.square, i) for i in range(10)]
+    more[-1].add_done_callback(called.append)
+    _, not_done = concurrent.futures.wait(more, timeout=TIMEOUT)
+    assert not not_done and [f.result() for f in more] == [i * i for i in range(10)]
+    assert called == [more[-1]]
+    tx.close()
+    rx.close()
 
 
 def test_map_rejects_a_bad_chunksize(pool: interpchan.Pool) -> None:
