@@ -58,9 +58,7 @@ def main(argv: list[str]) -> int:
         return 2
     target, command = Path(argv[0]), argv[2:]
     commit = git("rev-parse", "HEAD") or "unknown"
-    changed = [
-        line[3:] for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
-    ]
+    changed = git("diff", "--name-only", "HEAD").split()
     record: dict[str, object] = {
         "command": shlex.join(command),
         "commit": commit
