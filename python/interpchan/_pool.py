@@ -8,6 +8,7 @@ import os
 import pickle
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, as_completed
 from typing import Any
@@ -19,6 +20,11 @@ from ._worker import GUARD_MESSAGE
 
 # Tasks sent ahead to each worker, so that it finds the next one waiting when it finishes one.
 _PREFETCH = 2
+# Functions each worker keeps (sent once, then named by a key); past that, it starts afresh.
+_CACHED_FUNCTIONS = 64
+# Functions pickled by reference (their name), which a worker may keep: module-level functions
+# and builtins of modules (not bound methods, whose pickle holds their object's state).
+_FUNCTION_TYPES = frozenset({types.FunctionType, types.BuiltinFunctionType})
 # Workers in a row that end before they are ready: the pool cannot start workers; it is broken.
 _START_FAILURES_BEFORE_BROKEN = 3
 
@@ -41,10 +47,11 @@ class _Task:
 class _Slot:
     """One worker as the pool sees it: its task channel and the tasks sent to it, in order."""
 
-    __slots__ = ("assigned", "ready", "retiring", "sent", "task_tx", "worker")
+    __slots__ = ("assigned", "functions", "ready", "retiring", "sent", "task_tx", "worker")
 
     def __init__(self, task_tx: Sender) -> None:
         self.task_tx = task_tx
+        self.functions: dict[Any, int] = {}  # the functions this worker keeps, by key
         self.assigned: collections.deque[_Task] = collections.deque()
         self.sent = 0
         self.ready = False
@@ -100,6 +107,31 @@ class _PoolFuture(Future):  # type: ignore[type-arg]
     @_waiters.setter
     def _waiters(self, value: list[Any]) -> None:
         self._waiter_list = value
+
+
+def _send_task(slot: _Slot, task: _Task) -> None:
+    """Sends ``task`` to the worker (raises as ``send_nowait``). A module-level function goes
+    once as its pickle, which the worker keeps; later tasks name it by its key."""
+    fn = task.fn
+    if type(fn) in _FUNCTION_TYPES:
+        functions = slot.functions
+        key = functions.get(fn)
+        if key is not None:
+            slot.task_tx.send_nowait((key, None, task.args, task.kwargs))
+            return
+        if type(fn) is types.FunctionType or type(fn.__self__) is types.ModuleType:
+            try:
+                blob = pickle.dumps(fn, 5)
+            except Exception:
+                pass  # sent as it is: the send raises as it would without the cache
+            else:
+                key = len(functions) if len(functions) < _CACHED_FUNCTIONS else 0
+                slot.task_tx.send_nowait((key, blob, task.args, task.kwargs))
+                if key == 0:
+                    functions.clear()  # the worker starts afresh on key 0, too
+                functions[fn] = key
+                return
+    slot.task_tx.send_nowait((None, fn, task.args, task.kwargs))
 
 
 def _load(slot: _Slot) -> int:
@@ -238,7 +270,7 @@ class Pool(Executor):
         except BaseException as exc:
             detail = str(exc)
         try:
-            self._results_tx.send(("exit", wid, None, detail))
+            self._results_tx.send(("exit", wid, detail))
         except ChannelClosed:
             pass  # the pool is finished, or this interpreter is exiting
 
@@ -269,13 +301,13 @@ class Pool(Executor):
         or end, or a task's future is waited on other than by result() (callbacks, wait())."""
         if self._shutdown or self._pending:
             return True
-        return any(
-            not slot.ready
-            or slot.retiring
-            or slot.task_tx.closed
-            or any(task.future.watched for task in slot.assigned)  # type: ignore[attr-defined]
-            for slot in self._slots.values()
-        )
+        for slot in self._slots.values():  # a plain loop: this runs after every result
+            if not slot.ready or slot.retiring or slot.task_tx.closed:
+                return True
+            for task in slot.assigned:
+                if task.future.watched:  # type: ignore[attr-defined]
+                    return True
+        return False
 
     def _receive_one(self, me: object) -> bool:
         """Receives and handles one message as the receiver ``me``; False once no more will be
@@ -309,10 +341,10 @@ class Pool(Executor):
             if not self._receive_one(me):
                 return
 
-    def _handle(self, message: tuple[str, int, int | None, Any], started: list[bool]) -> bool:
+    def _handle(self, message: tuple[str, int, Any], started: list[bool]) -> bool:
         """Handles one message; False once the pool is shut down and every worker has ended."""
         started[0] = True
-        kind, wid, _tid, payload = message
+        kind, wid, payload = message
         failed: list[tuple[_Task, BaseException]] = []
         done: _Task | None = None
         with self._lock:
@@ -412,7 +444,7 @@ class Pool(Executor):
                     continue  # cancelled while it waited
                 task.running = True
             try:
-                slot.task_tx.send_nowait((task.tid, task.fn, task.args, task.kwargs))
+                _send_task(slot, task)
             except ChannelClosed:
                 # The worker is dying (its "exit" is on its way): the task waits for another.
                 slot.task_tx.close()
