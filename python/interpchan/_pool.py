@@ -360,11 +360,12 @@ class Pool(Executor):
                 failed = self._break(self._broken_error(kind, payload))
             elif slot.assigned:
                 done = slot.assigned.popleft()
-                if not self._has_room(slot) and not slot.assigned:
+                if not slot.assigned and not self._has_room(slot):
                     # Its last task is done: its successor starts now, while it ends.
                     slot.retiring = True
                     self._replace()
-            self._dispatch()
+            if self._pending or self._shutdown:
+                self._dispatch()
             finished = self._shutdown and not self._slots
             if finished:
                 self._collecting_done = True
@@ -434,8 +435,10 @@ class Pool(Executor):
         """Sends waiting tasks to workers with room (lock held); retires idle ones at shutdown."""
         pending = self._pending
         while pending:
-            # The worker with the fewest tasks sent ahead: idle workers first, then prefetch.
-            slot = min(self._slots.values(), key=_load, default=None)
+            slot = self._idle_slot()
+            if slot is None:
+                # The worker with the fewest tasks sent ahead: idle workers first, then prefetch.
+                slot = min(self._slots.values(), key=_load, default=None)
             if slot is None or _load(slot) >= _PREFETCH or not self._has_room(slot):
                 break
             task = pending.popleft()
@@ -459,6 +462,14 @@ class Pool(Executor):
             for slot in self._slots.values():
                 if not slot.assigned:
                     slot.task_tx.close()  # the worker ends once it took what it had
+
+    def _idle_slot(self) -> _Slot | None:
+        """A worker with no task sent to it and room for one, if any (the common case, found
+        without asking every task channel whether it is closed)."""
+        for slot in self._slots.values():
+            if not slot.assigned and not slot.task_tx.closed:
+                return slot
+        return None
 
     def _has_room(self, slot: _Slot) -> bool:
         return self._max_tasks is None or slot.sent < self._max_tasks

@@ -110,7 +110,7 @@ def _outcome(wid: int, fn: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
         value = fn(*args, **kwargs)
     except BaseException as exc:
         return ("err", wid, error_payload(exc))
-    if _native(value):
+    if type(value) in _ATOMS or _native(value):
         return ("ok", wid, value)
     try:
         return ("okp", wid, pickle.dumps(value, 5))
@@ -147,7 +147,11 @@ def serve(
                 results_tx.send(_failure(wid, exc))
                 done += 1
                 continue
-            outcome = _outcome(wid, _function(cache, key, fn), args, kwargs)
+            if fn is None and key is not None:
+                fn = cache[key]  # the common case, inline: a function this worker keeps
+            else:
+                fn = _function(cache, key, fn)
+            outcome = _outcome(wid, fn, args, kwargs)
             del fn, args, kwargs
             try:
                 results_tx.send(outcome)

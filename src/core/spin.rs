@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 /// (about 1 µs), short enough that an idle receiver costs next to nothing before it sleeps.
 pub const SPIN_FOR: Duration = Duration::from_micros(50);
 
+/// How long of [`SPIN_FOR`] a blocked call polls without giving up its core (after that it
+/// yields between polls). A `sched_yield` costs about a microsecond on a virtual machine, so a
+/// reply that comes within a few microseconds (a task run by a worker interpreter, say) is
+/// seen at once instead of one system call late.
+pub const SPIN_BUSY: Duration = Duration::from_micros(10);
+
 /// Polls `poll` until it returns `Some`, for at most [`SPIN_FOR`] (and never past `deadline`).
 /// Between polls it first spins on the CPU, then yields its core to any other runnable thread,
 /// so spinning never starves the thread it is waiting for on a busy machine.
@@ -37,6 +43,10 @@ pub fn spin<T>(deadline: Option<Instant>, mut poll: impl FnMut() -> Option<T>) -
                 hint::spin_loop();
             }
             round += 1;
+        } else if Instant::now() < start + SPIN_BUSY {
+            for _ in 0..64 {
+                hint::spin_loop();
+            }
         } else {
             thread::yield_now();
         }
