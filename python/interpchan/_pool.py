@@ -661,16 +661,35 @@ def _wait(future: Future[Any], deadline: float | None) -> Any:
     return future.result(max(0.0, deadline - time.monotonic()))
 
 
+class _Chained(itertools.chain):  # type: ignore[type-arg]
+    """The items of the lists a generator yields, taken at C speed (a generator that yields
+    each item costs more than the task's own call), with the generator's ``close``."""
+
+    _lists: Any
+
+    def close(self) -> None:
+        self._lists.close()
+
+
+def _chained(lists: Any) -> Iterator[Any]:
+    chained = _Chained.from_iterable(lists)
+    chained._lists = lists
+    return chained
+
+
 def _ordered(futures: list[Future[Any]], deadline: float | None, chunked: bool) -> Iterator[Any]:
+    results = _ordered_results(futures, deadline)
+    return _chained(results) if chunked else results
+
+
+def _ordered_results(futures: list[Future[Any]], deadline: float | None) -> Iterator[Any]:
+    """The futures' results in order; those not reached are cancelled when it is closed."""
     futures.reverse()
     try:
         while futures:
             result = _wait(futures[-1], deadline)
             futures.pop()
-            if chunked:
-                yield from result
-            else:
-                yield result
+            yield result
     finally:
         for future in futures:
             future.cancel()
