@@ -11,17 +11,6 @@ use std::time::{Duration, Instant};
 /// (about 1 µs), short enough that an idle receiver costs next to nothing before it sleeps.
 pub const SPIN_FOR: Duration = Duration::from_micros(50);
 
-/// How long a blocked call polls without giving up its core between two yields, once a yield
-/// has shown that no other thread wanted that core. A `sched_yield` costs about a microsecond
-/// on a virtual machine, so a reply that comes within a few microseconds (a task run by a
-/// worker interpreter, say) is seen at once instead of one system call late; when threads
-/// queue for the core (more runnable threads than cores), yields take longer and the call
-/// only yields, so that it never holds up the very thread it waits for.
-pub const SPIN_BURST: Duration = Duration::from_micros(3);
-
-/// A yield that returns sooner than this found no other thread waiting for the core.
-const YIELD_ALONE: Duration = Duration::from_micros(3);
-
 /// Polls `poll` until it returns `Some`, for at most [`SPIN_FOR`] (and never past `deadline`).
 /// Between polls it first spins on the CPU, then yields its core to any other runnable thread,
 /// so spinning never starves the thread it is waiting for on a busy machine.
@@ -36,7 +25,6 @@ pub fn spin<T>(deadline: Option<Instant>, mut poll: impl FnMut() -> Option<T>) -
     let start = Instant::now();
     let until = deadline.map_or(start + SPIN_FOR, |d| d.min(start + SPIN_FOR));
     let mut round: u32 = 0;
-    let mut burst_until: Option<Instant> = None;
     loop {
         if let Some(done) = poll() {
             return Some(done);
@@ -49,15 +37,8 @@ pub fn spin<T>(deadline: Option<Instant>, mut poll: impl FnMut() -> Option<T>) -
                 hint::spin_loop();
             }
             round += 1;
-        } else if burst_until.is_some_and(|burst| Instant::now() < burst) {
-            for _ in 0..64 {
-                hint::spin_loop();
-            }
         } else {
-            let before = Instant::now();
             thread::yield_now();
-            let after = Instant::now();
-            burst_until = (after - before < YIELD_ALONE).then_some(after + SPIN_BURST);
         }
     }
 }
