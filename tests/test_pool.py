@@ -105,6 +105,42 @@ def test_tasks_run_and_futures_resolve_when_nobody_calls_result(pool: interpchan
     rx.close()
 
 
+def test_functions_are_kept_by_workers_and_every_task_runs_its_own(pool: interpchan.Pool) -> None:
+    """A worker keeps the module-level functions it ran (sent once); with more functions than
+    it keeps, interleaved with a function used all the time, each task still runs its own."""
+    futures = []
+    for n, plus in enumerate(pool_tasks.PLUS):
+        futures.append((n + 1000, pool.submit(plus, 1000)))
+        futures.append((n * n, pool.submit(pool_tasks.square, n)))
+        futures.append((n + 7, pool.submit(operator.add, n, 7)))  # a builtin of a module
+    assert [f.result(TIMEOUT) for _, f in futures] == [want for want, _ in futures]
+    # Bound methods are sent with their object each time, never kept: each sees it as it is.
+    box = {"n": 1}
+    assert pool.submit(box.get, "n").result(TIMEOUT) == 1
+    box["n"] = 2
+    assert pool.submit(box.get, "n").result(TIMEOUT) == 2
+
+
+def test_a_function_that_cannot_be_found_in_workers_fails_its_tasks_only(
+    pool: interpchan.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A function whose name the workers cannot resolve fails each of its tasks (the first one,
+    which sends it, and later ones, which name it); the pool goes on."""
+
+    def elsewhere() -> None:
+        pass
+
+    elsewhere.__module__ = "pool_tasks"
+    elsewhere.__name__ = elsewhere.__qualname__ = "not_in_workers"
+    monkeypatch.setattr(pool_tasks, "not_in_workers", elsewhere, raising=False)
+    for _ in range(4):
+        with pytest.raises(interpchan.ChannelError, match="could not be rebuilt") as caught:
+            pool.submit(elsewhere).result(TIMEOUT)
+        assert "AttributeError" in str(caught.value.__cause__)
+        assert "not_in_workers" in str(caught.value.__cause__)
+        assert pool.submit(pool_tasks.square, 3).result(TIMEOUT) == 9
+
+
 def test_map_rejects_a_bad_chunksize(pool: interpchan.Pool) -> None:
     with pytest.raises(ValueError):
         pool.map(pool_tasks.square, [1], chunksize=0)

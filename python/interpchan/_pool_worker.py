@@ -17,7 +17,7 @@ import collections.abc
 import pickle
 from collections.abc import Callable
 
-from ._interpchan import Buffer, ChannelClosed, Receiver, Sender
+from ._interpchan import Buffer, ChannelClosed, ChannelError, Receiver, Sender
 from ._worker import describe, guard_error_in
 
 TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 _ATOMS = frozenset(
     {type(None), bool, int, float, complex, str, bytes, bytearray, memoryview}
     | {Buffer, Sender, Receiver}
+)
+_NOT_REBUILT = (
+    "a received item could not be rebuilt in this interpreter (it was taken off the channel); "
+    "see the cause"
 )
 _CONTAINERS = frozenset({list, tuple, set, frozenset})
 
@@ -94,7 +98,10 @@ def _function(cache: dict[int, Any], key: int | None, fn: Any) -> Any:
     try:
         fn = pickle.loads(fn)
     except Exception as exc:
-        fn = _Unloadable(exc)
+        # As if the task itself could not be received (its function travels apart).
+        error = ChannelError(_NOT_REBUILT)
+        error.__cause__ = exc
+        fn = _Unloadable(error)
     cache[key] = fn
     return fn
 
