@@ -464,8 +464,8 @@ class Pool(Executor):
                     slot.task_tx.close()  # the worker ends once it took what it had
 
     def _idle_slot(self) -> _Slot | None:
-        """A worker with no task sent to it and room for one, if any (the common case, found
-        without asking every task channel whether it is closed)."""
+        """The first worker with no task sent to it and its task channel open, if any (the
+        common case, found without asking every worker's channel whether it is closed)."""
         for slot in self._slots.values():
             if not slot.assigned and not slot.task_tx.closed:
                 return slot
