@@ -141,6 +141,20 @@ def test_a_function_that_cannot_be_found_in_workers_fails_its_tasks_only(
         assert pool.submit(pool_tasks.square, 3).result(TIMEOUT) == 9
 
 
+def test_a_future_waited_on_unseen_by_the_pool_still_resolves(pool: interpchan.Pool) -> None:
+    """The pool learns of waiters through Future's methods (and wait()'s waiter list); one it
+    cannot see (here: Future's own done(), called past the pool's) still gets its outcome, as
+    the pool looks for unreceived outcomes every little while when tasks are out."""
+    list(pool.map(pool_tasks.square, range(8)))  # every worker ready: nothing else to receive
+    for i in range(3):
+        future = pool.submit(pool_tasks.square, i)
+        deadline = time.monotonic() + TIMEOUT
+        while not concurrent.futures.Future.done(future):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert future.result() == i * i
+
+
 def test_map_rejects_a_bad_chunksize(pool: interpchan.Pool) -> None:
     with pytest.raises(ValueError):
         pool.map(pool_tasks.square, [1], chunksize=0)

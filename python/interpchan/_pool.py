@@ -25,6 +25,8 @@ _CACHED_FUNCTIONS = 64
 # Functions pickled by reference (their name), which a worker may keep: module-level functions
 # and builtins of modules (not bound methods, whose pickle holds their object's state).
 _FUNCTION_TYPES = frozenset({types.FunctionType, types.BuiltinFunctionType})
+# How often, while tasks come, the collector looks for outcomes that nobody receives.
+_SAFETY_NET = 0.02
 # Workers in a row that end before they are ready: the pool cannot start workers; it is broken.
 _START_FAILURES_BEFORE_BROKEN = 3
 
@@ -222,6 +224,8 @@ class Pool(Executor):
         self._receiver: object = None
         self._wake = threading.Event()  # set when the collector may have to receive
         self._collector_parked = False
+        self._collector_idle = False  # parked with no timeout (see _collect)
+        self._submitted = 0
         self._collecting_done = False
         # Not a daemon (sub-interpreters allow none): the exit hook closes its channel, it ends.
         self._collector = threading.Thread(target=self._collect, name="interpchan-pool")
@@ -277,24 +281,42 @@ class Pool(Executor):
     # -- the collector thread: outcomes, worker ends ------------------------------------------
 
     def _collect(self) -> None:
-        """Receives outcomes while something may come and no caller of result() receives them."""
+        """Receives outcomes while something may come and no caller of result() receives them.
+
+        Parked, it also wakes every ``_SAFETY_NET`` seconds while tasks were submitted since its
+        last look, and receives if a task is out with nobody receiving: a future waited on in a
+        way the pool does not see still resolves, a little later. After a quiet period it parks
+        until woken (an idle pool costs nothing)."""
         try:
+            timed_out = False
+            seen = -1
             while True:
                 with self._lock:
                     self._wake.clear()
                     if self._collecting_done:
                         return
-                    park = self._receiver is not None or not self._expecting()
-                    self._collector_parked = park
-                    if not park:
+                    receive = self._receiver is None and (
+                        self._expecting() or (timed_out and self._tasks_out())
+                    )
+                    self._collector_parked = not receive
+                    if receive:
                         self._receiver = self._collector
-                if park:
-                    self._wake.wait()
-                    continue
-                if not self._receive_one(self._collector):
-                    return
+                    else:
+                        busy = self._submitted != seen or self._tasks_out()
+                        seen = self._submitted
+                        self._collector_idle = not busy  # parked for good: submit wakes it
+                if receive:
+                    timed_out = False
+                    if not self._receive_one(self._collector):
+                        return
+                else:
+                    timed_out = not self._wake.wait(_SAFETY_NET if busy else None)
         finally:
             self._finish()
+
+    def _tasks_out(self) -> bool:
+        """Whether a task was sent to a worker and its outcome not handled yet (lock held)."""
+        return any(slot.assigned for slot in self._slots.values())
 
     def _expecting(self) -> bool:
         """Whether the collector must receive (lock held): tasks wait to be sent, workers start
@@ -512,6 +534,10 @@ class Pool(Executor):
             future: Future[Any] = _PoolFuture(self)
             self._pending.append(_Task(next(self._tids), future, fn, args, kwargs))
             self._dispatch()
+            self._submitted += 1
+            if self._collector_idle:
+                self._collector_idle = False
+                self._wake.set()  # it looks again in a while (see _collect)
             if self._collector_parked and self._receiver is None and self._pending:
                 self._wake.set()  # tasks wait for a worker: results must be received
         return future
