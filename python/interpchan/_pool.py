@@ -62,6 +62,7 @@ class _Slot:
 
 
 _DONE = frozenset({"CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED"})
+_OUTCOMES = frozenset({"ok", "okp", "err"})  # a task's outcome (kinds in _pool_worker)
 
 
 class _PoolFuture(Future):  # type: ignore[type-arg]
@@ -354,7 +355,7 @@ class Pool(Executor):
 
     def _lead(self, future: Future[Any]) -> None:
         """A caller waits for ``future``: it receives outcomes itself while nobody else does."""
-        me = threading.current_thread()
+        me = future  # who receives: any object that is this caller's alone
         while True:
             with self._lock:
                 if future._state in _DONE or self._receiver is not None or self._collecting_done:
@@ -371,7 +372,14 @@ class Pool(Executor):
         done: _Task | None = None
         with self._lock:
             slot = self._slots.get(wid)
-            if kind == "exit":
+            if kind in _OUTCOMES and slot is not None:  # the common case first
+                if slot.assigned:
+                    done = slot.assigned.popleft()
+                    if not slot.assigned and not self._has_room(slot):
+                        # Its last task is done: its successor starts now, while it ends.
+                        slot.retiring = True
+                        self._replace()
+            elif kind == "exit":
                 failed = self._worker_gone(wid, str(payload))
             elif slot is None:
                 pass  # a worker the pool already gave up on (broken pool)
@@ -380,19 +388,16 @@ class Pool(Executor):
                 self._start_failures = 0
             elif kind in ("init", "guard"):
                 failed = self._break(self._broken_error(kind, payload))
-            elif slot.assigned:
-                done = slot.assigned.popleft()
-                if not slot.assigned and not self._has_room(slot):
-                    # Its last task is done: its successor starts now, while it ends.
-                    slot.retiring = True
-                    self._replace()
             if self._pending or self._shutdown:
                 self._dispatch()
             finished = self._shutdown and not self._slots
             if finished:
                 self._collecting_done = True
         if done is not None:
-            self._resolve(done, kind, payload)
+            if kind == "ok":
+                _set_result(done.future, payload)
+            else:
+                self._resolve(done, kind, payload)
         for task, exc in failed:
             _set_exception(task.future, exc)
         return not finished

@@ -161,7 +161,7 @@ def serve(
             outcome = _outcome(wid, fn, args, kwargs)
             del fn, args, kwargs
             try:
-                results_tx.send(outcome)
+                results_tx.send_nowait(outcome)  # the results channel is unbounded: never full
             except ChannelClosed:
                 break
             except Exception as exc:  # a Buffer still viewed, say
