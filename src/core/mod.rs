@@ -25,6 +25,7 @@ pub mod parcel;
 pub mod registry;
 pub mod select;
 pub mod spin;
+pub mod wire;
 
 pub use buffer::{live_buffers, BufferData, Layout, LiveBuffer};
 pub use channel::{channel, try_channel, ChannelInfo, OutOfMemory, RecvEnd, SendEnd};
