@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod buffer;
 pub mod channel;
 pub mod collect;

@@ -1,16 +1,18 @@
 //! The bridge's wire format (version 1): how an `Item` travels as one multipart ZeroMQ message.
 //!
-//! Every message starts with a 22-byte header frame: the magic `b"ICHN"`, the version byte (1),
-//! a kind byte, and the sender's 16-byte stream id. Kind [`KIND_ITEM`] is followed by one body
-//! frame (the encoded item) and one frame per buffer, in the order the body names them; kind
-//! [`KIND_END`] (end of that sender's stream) has no other frame. docs/bridge.md describes the
+//! Every message starts with a 30-byte header frame: the magic `b"ICHN"`, the version byte (1),
+//! a kind byte, the sender's 16-byte stream id and a little-endian u64: the item's sequence
+//! number in its stream (0, 1, 2...), or for the end, the number of items the stream sent. Kind
+//! [`KIND_ITEM`] is followed by one body frame (the encoded item) and one frame per buffer, in
+//! the order the body names them; kind [`KIND_END`] (end of that sender's stream) has no other
+//! frame. docs/bridge.md describes the
 //! body encoding byte by byte. Decoding checks everything and never panics on any input.
 //!
 //! ```
 //! use interpchan::core::wire::{decode, encode, Message};
 //! use interpchan::core::Item;
-//! let frames = encode([7u8; 16], Item::List(vec![Item::Int(1), Item::Str("a".into())].into())).unwrap();
-//! let Message::Item { stream, item } = decode(&frames.iter().map(|f| &f[..]).collect::<Vec<_>>()).unwrap() else { panic!() };
+//! let frames = encode([7u8; 16], 0, Item::List(vec![Item::Int(1), Item::Str("a".into())].into())).unwrap();
+//! let Message::Item { stream, item, .. } = decode(&frames.iter().map(|f| &f[..]).collect::<Vec<_>>()).unwrap() else { panic!() };
 //! assert_eq!(stream, [7u8; 16]);
 //! assert!(matches!(item, Item::List(ref l) if l.len() == 2));
 //! ```
@@ -29,7 +31,7 @@ pub const KIND_ITEM: u8 = 1;
 /// Header kind: the sender's stream ends; nothing follows.
 pub const KIND_END: u8 = 2;
 /// Length of the header frame.
-pub const HEADER_LEN: usize = 22;
+pub const HEADER_LEN: usize = 30;
 /// Containers nested deeper than this are refused (the same bound as sending in-process).
 pub const MAX_DEPTH: usize = 1000;
 /// Stack size for threads that encode or decode (both recurse, up to [`MAX_DEPTH`] levels).
@@ -65,10 +67,14 @@ mod tag {
 /// One decoded message.
 #[derive(Debug)]
 pub enum Message {
-    /// An item from the stream `stream`.
-    Item { stream: [u8; 16], item: Item },
-    /// The stream `stream` ended: its sender sends nothing more.
-    End { stream: [u8; 16] },
+    /// The `seq`th item (from 0) of the stream `stream`.
+    Item {
+        stream: [u8; 16],
+        seq: u64,
+        item: Item,
+    },
+    /// The stream `stream` ended after sending `count` items: its sender sends nothing more.
+    End { stream: [u8; 16], count: u64 },
 }
 
 /// Why a message could not be encoded or decoded.
@@ -85,27 +91,28 @@ fn bad<T>(why: impl Into<String>) -> Result<T, WireError> {
     Err(WireError(why.into()))
 }
 
-/// The header frame of a message of `kind` from `stream`.
-pub fn header(kind: u8, stream: [u8; 16]) -> Vec<u8> {
+/// The header frame of a message of `kind` from `stream`, with its sequence number or count.
+pub fn header(kind: u8, stream: [u8; 16], seq: u64) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_LEN);
     h.extend_from_slice(MAGIC);
     h.push(VERSION);
     h.push(kind);
     h.extend_from_slice(&stream);
+    h.extend_from_slice(&seq.to_le_bytes());
     h
 }
 
-/// The frames of an end-of-stream message.
-pub fn end_frames(stream: [u8; 16]) -> Vec<Box<[u8]>> {
-    vec![header(KIND_END, stream).into()]
+/// The frames of an end-of-stream message, after `count` items.
+pub fn end_frames(stream: [u8; 16], count: u64) -> Vec<Box<[u8]>> {
+    vec![header(KIND_END, stream, count).into()]
 }
 
 /// Encodes `item` as the frames of one message: header, body, then each buffer's bytes (moved,
 /// not copied). Channel ends cannot leave the process: an item holding one is an error.
-pub fn encode(stream: [u8; 16], item: Item) -> Result<Vec<Box<[u8]>>, WireError> {
+pub fn encode(stream: [u8; 16], seq: u64, item: Item) -> Result<Vec<Box<[u8]>>, WireError> {
     let mut enc = Encoder {
         body: Vec::new(),
-        frames: vec![header(KIND_ITEM, stream).into(), Box::new([])],
+        frames: vec![header(KIND_ITEM, stream, seq).into(), Box::new([])],
     };
     enc.item(item)?;
     enc.frames[1] = enc.body.into();
@@ -224,8 +231,9 @@ pub fn decode(frames: &[&[u8]]) -> Result<Message, WireError> {
     }
     let mut stream = [0u8; 16];
     stream.copy_from_slice(&head[6..22]);
+    let seq = u64::from_le_bytes(head[22..30].try_into().expect("8 bytes"));
     match head[5] {
-        KIND_END if frames.len() == 1 => Ok(Message::End { stream }),
+        KIND_END if frames.len() == 1 => Ok(Message::End { stream, count: seq }),
         KIND_END => bad("end-of-stream message with extra frames"),
         KIND_ITEM => {
             let Some(body) = frames.get(1) else {
@@ -246,7 +254,7 @@ pub fn decode(frames: &[&[u8]]) -> Result<Message, WireError> {
             if dec.next_frame != dec.frames.len() {
                 return bad("buffer frames that the item does not use");
             }
-            Ok(Message::Item { stream, item })
+            Ok(Message::Item { stream, seq, item })
         }
         kind => bad(format!("unknown message kind {kind}")),
     }

@@ -6,6 +6,7 @@
 mod alloc;
 mod args;
 mod blocking;
+mod bridge;
 mod buffer;
 mod errors;
 mod failure;

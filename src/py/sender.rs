@@ -9,7 +9,7 @@ use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop, Wait};
-use super::errors::memory_error;
+use super::errors::{memory_error, type_error};
 use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyResult};
 use super::handles::{self, handle};
@@ -83,6 +83,13 @@ unsafe fn send_item(
     }
     // SAFETY: as the caller guarantees.
     let (item, moved) = unsafe { convert(state, obj)? };
+    if super::bridge::leaves_process(handle.info().id) && holds_ends(&item) {
+        moved.give_back(item);
+        return Err(type_error(
+            "channel ends (Sender, Receiver) cannot be sent to another process: this Sender \
+             feeds a bridge",
+        ));
+    }
     let (stop, item) = match (handle.try_send(item), wait) {
         (Ok(()), _) => return none(),
         (
@@ -104,6 +111,13 @@ unsafe fn send_item(
     moved.give_back(item);
     // SAFETY: as the caller guarantees.
     Err(unsafe { raise_failure(state, Failed::Send(stop)) })
+}
+
+/// True if `item` holds a Sender or Receiver.
+fn holds_ends(item: &crate::core::Item) -> bool {
+    let mut found = false;
+    item.visit_ends(&mut |_| found = true);
+    found
 }
 
 static mut METHODS: [PyMethodDef; 8] = {

@@ -35,11 +35,11 @@ fn sample() -> Item {
 #[test]
 fn every_kind_round_trips() {
     let expected = format!("{:?}", sample());
-    let frames = encode(S, sample()).unwrap();
+    let frames = encode(S, 5, sample()).unwrap();
     assert_eq!(frames.len(), 2 + 3, "header, body, two moved buffers and one copied one");
     match decode(&frames_ref(&frames)).unwrap() {
-        Message::Item { stream, item } => {
-            assert_eq!(stream, S);
+        Message::Item { stream, seq, item } => {
+            assert_eq!((stream, seq), (S, 5));
             assert_eq!(format!("{item:?}"), expected);
         }
         other => panic!("{other:?}"),
@@ -48,20 +48,20 @@ fn every_kind_round_trips() {
 
 #[test]
 fn end_of_stream_round_trips() {
-    let frames = end_frames(S);
-    assert!(matches!(decode(&frames_ref(&frames)), Ok(Message::End { stream }) if stream == S));
+    let frames = end_frames(S, 42);
+    assert!(matches!(decode(&frames_ref(&frames)), Ok(Message::End { stream, count: 42 }) if stream == S));
 }
 
 #[test]
 fn channel_ends_are_refused() {
     let (tx, _rx) = channel(None);
-    let err = encode(S, Item::List(vec![Item::Sender(tx)].into())).unwrap_err();
+    let err = encode(S, 5, Item::List(vec![Item::Sender(tx)].into())).unwrap_err();
     assert!(err.0.contains("channel ends"));
 }
 
 #[test]
 fn every_truncation_fails_cleanly() {
-    let frames = encode(S, sample()).unwrap();
+    let frames = encode(S, 5, sample()).unwrap();
     let body = &frames[1];
     for cut in 0..body.len() {
         let mut f = frames_ref(&frames);
@@ -89,7 +89,7 @@ impl Rng {
 
 #[test]
 fn mutated_and_random_messages_never_panic() {
-    let frames = encode(S, sample()).unwrap();
+    let frames = encode(S, 5, sample()).unwrap();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut accepted = 0;
     for _ in 0..20_000 {
@@ -107,14 +107,14 @@ fn mutated_and_random_messages_never_panic() {
     for _ in 0..20_000 {
         let len = (rng.next() % 64) as usize;
         let body: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
-        let head = header(KIND_ITEM, S);
+        let head = header(KIND_ITEM, S, 0);
         let _ = decode(&[&head, &body]);
     }
 }
 
 #[test]
 fn huge_counts_fail_without_allocating() {
-    let head = header(KIND_ITEM, S);
+    let head = header(KIND_ITEM, S, 0);
     for t in [tag::LIST, tag::DICT, tag::BYTES, tag::STR, tag::PICKLED] {
         let mut body = vec![t];
         body.extend_from_slice(&u64::MAX.to_le_bytes());
@@ -124,7 +124,7 @@ fn huge_counts_fail_without_allocating() {
 
 #[test]
 fn deep_nesting_is_refused() {
-    let head = header(KIND_ITEM, S);
+    let head = header(KIND_ITEM, S, 0);
     let mut body = Vec::new();
     for _ in 0..MAX_DEPTH + 1 {
         body.push(tag::LIST);
@@ -144,7 +144,7 @@ fn deep_nesting_is_refused() {
 
 #[test]
 fn hostile_values_are_refused() {
-    let head = header(KIND_ITEM, S);
+    let head = header(KIND_ITEM, S, 0);
     let cases: Vec<Vec<u8>> = vec![
         // invalid UTF-8
         [&[tag::STR][..], &2u64.to_le_bytes(), b"\xff\xfe"].concat(),
@@ -166,10 +166,10 @@ fn hostile_values_are_refused() {
         Item::List(vec![Item::BufferAt(0), Item::BufferAt(0)].into()),
         vec![BufferData::bytes(vec![1u8].into())].into(),
     )));
-    let frames = encode(S, item).unwrap();
+    let frames = encode(S, 5, item).unwrap();
     assert!(decode(&frames_ref(&frames)).is_err());
     // A layout that does not match its frame.
-    let frames = encode(S, Item::Buffer(Box::new(BufferData::bytes(vec![0u8; 8].into())))).unwrap();
+    let frames = encode(S, 5, Item::Buffer(Box::new(BufferData::bytes(vec![0u8; 8].into())))).unwrap();
     let mut f = frames_ref(&frames);
     f[2] = b"short";
     assert!(decode(&f).is_err());
@@ -178,14 +178,14 @@ fn hostile_values_are_refused() {
 #[test]
 fn bad_headers_are_refused() {
     let body = [tag::NONE];
-    let mut head = header(KIND_ITEM, S);
+    let mut head = header(KIND_ITEM, S, 0);
     head[4] = 2;
     assert!(decode(&[&head, &body]).unwrap_err().0.contains("version"));
-    let mut head = header(KIND_ITEM, S);
+    let mut head = header(KIND_ITEM, S, 0);
     head[0] = b'X';
     assert!(decode(&[&head, &body]).is_err());
-    let head = header(9, S);
+    let head = header(9, S, 0);
     assert!(decode(&[&head, &body]).is_err());
-    assert!(decode(&[&header(KIND_END, S), &body]).is_err());
+    assert!(decode(&[&header(KIND_END, S, 0), &body]).is_err());
     assert!(decode(&[]).is_err());
 }

@@ -1,0 +1,409 @@
+//! Channels over ZeroMQ: forwarding threads between a local channel and a PUSH or PULL socket.
+//!
+//! Each bridge owns one ZeroMQ context, one socket and one Rust thread (ZeroMQ sockets are not
+//! thread-safe), and runs outside every interpreter. A *sender bridge* takes items from a local
+//! channel, encodes them ([`super::wire`]) and pushes them; when no local Sender remains it sends
+//! end-of-stream and lingers until ZeroMQ has written what is queued. A *receiver bridge* pulls
+//! messages, decodes them and puts the items into a local channel; it ends the channel once at
+//! least one remote stream began and every stream that began has ended. A message that does not
+//! decode, or a gap in a stream's sequence, stops a receiver bridge: its socket is closed (every
+//! connection dropped), the items already received stay receivable, then [`error`] holds why.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::channel::{try_channel, RecvEnd, SendEnd};
+use super::handle::{Failure, Handle};
+use super::wire::{self, Message};
+
+/// High-water mark (messages queued per connection) of every bridge socket.
+pub const HWM: i32 = 1000;
+/// Largest message part a receiver bridge accepts; ZeroMQ drops a connection that sends a larger
+/// one.
+pub const MAX_FRAME: i64 = 1 << 32;
+/// How long, at most, a sender bridge goes on delivering once it is told to finish (its last
+/// local Sender closed, or its interpreter exiting).
+pub const LINGER: Duration = Duration::from_secs(5);
+/// How often a blocked bridge thread looks whether it should stop.
+const TICK_MS: i64 = 50;
+
+/// Why a bridge could not be made.
+#[derive(Debug)]
+pub enum BridgeError {
+    /// The endpoint is not `tcp://...` or `ipc://...`.
+    Endpoint(String),
+    /// ZeroMQ refused (binding an address in use, an unresolvable host...).
+    Zmq(String),
+    /// No memory for the channel.
+    OutOfMemory,
+}
+
+impl std::fmt::Display for BridgeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BridgeError::Endpoint(e) => write!(f, "{e}"),
+            BridgeError::Zmq(e) => write!(f, "{e}"),
+            BridgeError::OutOfMemory => f.write_str("out of memory for the bridge's channel"),
+        }
+    }
+}
+
+struct Bridge {
+    id: u64,
+    channel: u64,
+    is_sender: bool,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Registry {
+    bridges: HashMap<u64, Bridge>,
+    /// Channel id -> why its receiver bridge stopped.
+    errors: HashMap<u64, String>,
+    next: u64,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+/// Sender bridges alive: while 0, sending on any channel skips the channel-end check.
+static SENDER_BRIDGES: AtomicUsize = AtomicUsize::new(0);
+
+fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
+    let mut guard = REGISTRY.lock().unwrap_or_else(PoisonError::into_inner);
+    f(guard.get_or_insert_with(|| Registry {
+        bridges: HashMap::new(),
+        errors: HashMap::new(),
+        next: 1,
+    }))
+}
+
+/// Why the receiver bridge feeding channel `channel` stopped early, if it did.
+pub fn error(channel: u64) -> Option<String> {
+    with_registry(|r| r.errors.get(&channel).cloned())
+}
+
+/// True if `channel` is the local side of a sender bridge: its items leave the process, so they
+/// cannot hold channel ends. Cheap while no sender bridge exists.
+pub fn leaves_process(channel: u64) -> bool {
+    SENDER_BRIDGES.load(Ordering::Acquire) > 0
+        && with_registry(|r| {
+            r.bridges
+                .values()
+                .any(|b| b.is_sender && b.channel == channel)
+        })
+}
+
+fn socket(kind: zmq::SocketType, endpoint: &str, bind: bool) -> Result<(zmq::Context, zmq::Socket), BridgeError> {
+    if !(endpoint.starts_with("tcp://") || endpoint.starts_with("ipc://")) {
+        return Err(BridgeError::Endpoint(format!(
+            "a bridge endpoint is tcp://host:port or ipc://path, not {endpoint:?}"
+        )));
+    }
+    let zmq_err = |what: &str, e: zmq::Error| BridgeError::Zmq(format!("{what} {endpoint:?}: {e}"));
+    let ctx = zmq::Context::new();
+    let sock = ctx.socket(kind).map_err(|e| zmq_err("socket for", e))?;
+    let setup = || -> Result<(), zmq::Error> {
+        sock.set_sndhwm(HWM)?;
+        sock.set_rcvhwm(HWM)?;
+        sock.set_maxmsgsize(MAX_FRAME)?;
+        sock.set_linger(LINGER.as_millis() as i32)?;
+        sock.set_ipv6(true)?;
+        Ok(())
+    };
+    setup().map_err(|e| zmq_err("setting up", e))?;
+    if bind {
+        sock.bind(endpoint).map_err(|e| zmq_err("cannot bind", e))?;
+    } else {
+        sock.connect(endpoint).map_err(|e| zmq_err("cannot connect to", e))?;
+    }
+    Ok((ctx, sock))
+}
+
+fn register(
+    channel: u64,
+    is_sender: bool,
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    with_registry(|r| {
+        let id = r.next;
+        r.next += 1;
+        r.bridges.insert(
+            id,
+            Bridge {
+                id,
+                channel,
+                is_sender,
+                stop,
+                thread: None,
+            },
+        );
+        id
+    })
+}
+
+fn spawn(id: u64, name: &str, body: impl FnOnce() + Send + 'static) -> Result<(), BridgeError> {
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(wire::STACK_SIZE)
+        .spawn(body)
+        .map_err(|e| BridgeError::Zmq(format!("cannot start the bridge thread: {e}")))?;
+    with_registry(|r| {
+        if let Some(b) = r.bridges.get_mut(&id) {
+            b.thread = Some(thread);
+        }
+    });
+    Ok(())
+}
+
+/// Makes a sender bridge: returns the local channel's sending end (items sent there go to
+/// `endpoint`) and the bridge's id (for [`finish`]).
+pub fn sender(endpoint: &str, bind: bool, capacity: Option<usize>) -> Result<(Arc<SendEnd>, u64), BridgeError> {
+    let (ctx, sock) = socket(zmq::PUSH, endpoint, bind)?;
+    let (tx, rx) = try_channel(capacity).map_err(|_| BridgeError::OutOfMemory)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let id = register(tx.info.id, true, stop.clone());
+    SENDER_BRIDGES.fetch_add(1, Ordering::AcqRel);
+    let rx = Handle::new(rx);
+    let run = move || {
+        forward_out(&sock, &rx, &stop);
+        drop(rx);
+        // Closing the socket hands its queue to the context; ending the context waits (at most
+        // LINGER) until ZeroMQ has written it.
+        drop(sock);
+        drop(ctx);
+        SENDER_BRIDGES.fetch_sub(1, Ordering::AcqRel);
+        deregister(id);
+    };
+    spawn(id, "interpchan-bridge-out", run)?;
+    Ok((tx, id))
+}
+
+/// The sender bridge's loop: forward every item until no local Sender remains (or `stop`), then
+/// end the stream.
+fn forward_out(sock: &zmq::Socket, rx: &Handle<RecvEnd>, stop: &AtomicBool) {
+    let stream: [u8; 16] = rand_stream();
+    let mut seq = 0u64;
+    let mut deadline = None;
+    loop {
+        let item = if stop.load(Ordering::Acquire) {
+            // Finishing: deliver what is queued now, then end.
+            deadline.get_or_insert_with(|| Instant::now() + LINGER);
+            match rx.try_recv() {
+                Ok(item) => item,
+                Err(_) => break,
+            }
+        } else {
+            let until = Instant::now() + Duration::from_millis(TICK_MS as u64);
+            match rx.recv_until(Some(until)) {
+                Ok(item) => item,
+                Err(Failure::Timeout) => continue,
+                Err(_) => break,
+            }
+        };
+        let frames = match wire::encode(stream, seq, item) {
+            Ok(frames) => frames,
+            // Refused at send before it is queued (leaves_process): cannot happen, but never
+            // send a partial stream.
+            Err(_) => continue,
+        };
+        seq += 1;
+        if !send_frames(sock, frames, stop, &mut deadline) {
+            return;
+        }
+    }
+    let mut deadline = deadline.or_else(|| Some(Instant::now() + LINGER));
+    send_frames(sock, wire::end_frames(stream, seq), stop, &mut deadline);
+}
+
+/// Sends one message once the peer's queue has room (the high-water mark), looking every tick
+/// whether to give up: false if the deadline (set once finishing) passes, or on an error.
+fn send_frames(
+    sock: &zmq::Socket,
+    frames: Vec<Box<[u8]>>,
+    stop: &AtomicBool,
+    deadline: &mut Option<Instant>,
+) -> bool {
+    loop {
+        match sock.poll(zmq::POLLOUT, TICK_MS) {
+            Ok(n) if n > 0 => break,
+            Ok(_) => {
+                if stop.load(Ordering::Acquire) {
+                    let d = *deadline.get_or_insert_with(|| Instant::now() + LINGER);
+                    if Instant::now() >= d {
+                        return false;
+                    }
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    // Room for the first part means room for the whole message (ZeroMQ counts messages);
+    // each buffer's memory is handed to ZeroMQ, not copied.
+    let n = frames.len();
+    for (i, frame) in frames.into_iter().enumerate() {
+        let flags = if i + 1 < n { zmq::SNDMORE } else { 0 };
+        if sock.send(zmq::Message::from(frame), flags).is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Makes a receiver bridge: returns the local channel's receiving end (items arriving at
+/// `endpoint` come out of it) and the bridge's id.
+pub fn receiver(
+    endpoint: &str,
+    bind: bool,
+    capacity: Option<usize>,
+) -> Result<(Arc<RecvEnd>, u64), BridgeError> {
+    let (ctx, sock) = socket(zmq::PULL, endpoint, bind)?;
+    let (tx, rx) = try_channel(capacity).map_err(|_| BridgeError::OutOfMemory)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let channel = rx.info.id;
+    let id = register(channel, false, stop.clone());
+    let tx = Handle::new(tx);
+    let run = move || {
+        if let Err(why) = forward_in(&sock, &tx, &stop) {
+            // Recorded before the channel's sending end goes, so that a receive that finds the
+            // channel closed also finds why.
+            with_registry(|r| r.errors.insert(channel, why));
+        }
+        drop(tx);
+        drop(sock);
+        drop(ctx);
+        deregister(id);
+    };
+    spawn(id, "interpchan-bridge-in", run)?;
+    Ok((rx, id))
+}
+
+/// Where a remote stream stands: the next sequence number expected, or ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Open(u64),
+    Ended,
+}
+
+fn hex(stream: &[u8; 16]) -> String {
+    stream.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The receiver bridge's loop: Ok when every remote stream ended or no local Receiver remains;
+/// Err with the reason when the network sent something it must refuse.
+fn forward_in(sock: &zmq::Socket, tx: &Handle<SendEnd>, stop: &AtomicBool) -> Result<(), String> {
+    let mut streams: HashMap<[u8; 16], Stream> = HashMap::new();
+    let mut parts: Vec<zmq::Message> = Vec::new();
+    let gone = || stop.load(Ordering::Acquire) || tx.info().receivers_gone();
+    loop {
+        if gone() {
+            return Ok(());
+        }
+        match sock.poll(zmq::POLLIN, TICK_MS) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(e) => return Err(format!("the bridge's socket failed: {e}")),
+        }
+        parts.clear();
+        loop {
+            let part = sock
+                .recv_msg(0)
+                .map_err(|e| format!("the bridge's socket failed: {e}"))?;
+            let more = part.get_more();
+            parts.push(part);
+            if !more {
+                break;
+            }
+        }
+        let frames: Vec<&[u8]> = parts.iter().map(|m| &m[..]).collect();
+        let refused = |why: String| {
+            format!("a message from the network was refused ({why}); the bridge closed its connections")
+        };
+        match wire::decode(&frames).map_err(|e| refused(e.0))? {
+            Message::Item { stream, seq, item } => {
+                let expected = match streams.get(&stream) {
+                    None => 0,
+                    Some(Stream::Open(n)) => *n,
+                    Some(Stream::Ended) => return Err(refused(format!("an item after the end of stream {}", hex(&stream)))),
+                };
+                if seq != expected {
+                    return Err(format!(
+                        "items of stream {} were lost: item {expected} expected, item {seq} \
+                         arrived (ZeroMQ drops what a broken connection had queued, or the \
+                         sender's earlier items went to another receiver)",
+                        hex(&stream)
+                    ));
+                }
+                streams.insert(stream, Stream::Open(seq + 1));
+                let mut item = item;
+                loop {
+                    // Blocks while the local channel is full (back-pressure: the socket is not
+                    // read, so ZeroMQ's queues fill up to the sender), looking every tick
+                    // whether the bridge should stop.
+                    let until = Instant::now() + Duration::from_millis(TICK_MS as u64);
+                    match tx.send_until(item, Some(until)) {
+                        Ok(()) => break,
+                        Err(failed) if failed.kind == Failure::Timeout && !gone() => item = failed.item,
+                        Err(_) => return Ok(()),
+                    }
+                }
+            }
+            Message::End { stream, count } => {
+                let received = match streams.get(&stream) {
+                    None => 0,
+                    Some(Stream::Open(n)) => *n,
+                    Some(Stream::Ended) => return Err(refused(format!("stream {} ended twice", hex(&stream)))),
+                };
+                if count != received {
+                    return Err(format!(
+                        "items of stream {} were lost: it sent {count}, {received} arrived",
+                        hex(&stream)
+                    ));
+                }
+                streams.insert(stream, Stream::Ended);
+                if streams.values().all(|s| *s == Stream::Ended) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn deregister(id: u64) {
+    with_registry(|r| r.bridges.remove(&id));
+}
+
+/// Tells the sender bridges `ids` to finish (deliver what their channel holds now, then end
+/// their streams) and waits until they have, or until `linger` has passed. Returns how many had
+/// not finished by then.
+pub fn finish(ids: &[u64], linger: Duration) -> usize {
+    let threads: Vec<JoinHandle<()>> = with_registry(|r| {
+        let mut threads = Vec::new();
+        for b in r.bridges.values_mut() {
+            if !(b.is_sender && ids.contains(&b.id)) {
+                continue;
+            }
+            b.stop.store(true, Ordering::Release);
+            threads.extend(b.thread.take());
+        }
+        threads
+    });
+    let deadline = Instant::now() + linger;
+    let mut left = threads;
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|t| !t.is_finished());
+        if !left.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    left.len()
+}
+
+fn rand_stream() -> [u8; 16] {
+    let mut s = [0u8; 16];
+    if getrandom::fill(&mut s).is_err() {
+        s[..8].copy_from_slice(&(std::process::id() as u64).to_le_bytes());
+    }
+    s
+}
