@@ -95,7 +95,11 @@ pub fn leaves_process(channel: u64) -> bool {
         })
 }
 
-fn socket(kind: zmq::SocketType, endpoint: &str, bind: bool) -> Result<(zmq::Context, zmq::Socket), BridgeError> {
+fn socket(
+    kind: zmq::SocketType,
+    endpoint: &str,
+    bind: bool,
+) -> Result<(zmq::Context, zmq::Socket), BridgeError> {
     if !(endpoint.starts_with("tcp://") || endpoint.starts_with("ipc://")) {
         return Err(BridgeError::Endpoint(format!(
             "a bridge endpoint is tcp://host:port or ipc://path, not {endpoint:?}"
@@ -116,16 +120,13 @@ fn socket(kind: zmq::SocketType, endpoint: &str, bind: bool) -> Result<(zmq::Con
     if bind {
         sock.bind(endpoint).map_err(|e| zmq_err("cannot bind", e))?;
     } else {
-        sock.connect(endpoint).map_err(|e| zmq_err("cannot connect to", e))?;
+        sock.connect(endpoint)
+            .map_err(|e| zmq_err("cannot connect to", e))?;
     }
     Ok((ctx, sock))
 }
 
-fn register(
-    channel: u64,
-    is_sender: bool,
-    stop: Arc<AtomicBool>,
-) -> u64 {
+fn register(channel: u64, is_sender: bool, stop: Arc<AtomicBool>) -> u64 {
     with_registry(|r| {
         let id = r.next;
         r.next += 1;
@@ -159,7 +160,11 @@ fn spawn(id: u64, name: &str, body: impl FnOnce() + Send + 'static) -> Result<()
 
 /// Makes a sender bridge: returns the local channel's sending end (items sent there go to
 /// `endpoint`) and the bridge's id (for [`finish`]).
-pub fn sender(endpoint: &str, bind: bool, capacity: Option<usize>) -> Result<(Arc<SendEnd>, u64), BridgeError> {
+pub fn sender(
+    endpoint: &str,
+    bind: bool,
+    capacity: Option<usize>,
+) -> Result<(Arc<SendEnd>, u64), BridgeError> {
     let (ctx, sock) = socket(zmq::PUSH, endpoint, bind)?;
     let (tx, rx) = try_channel(capacity).map_err(|_| BridgeError::OutOfMemory)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -318,14 +323,21 @@ fn forward_in(sock: &zmq::Socket, tx: &Handle<SendEnd>, stop: &AtomicBool) -> Re
         }
         let frames: Vec<&[u8]> = parts.iter().map(|m| &m[..]).collect();
         let refused = |why: String| {
-            format!("a message from the network was refused ({why}); the bridge closed its connections")
+            format!(
+                "a message from the network was refused ({why}); the bridge closed its connections"
+            )
         };
         match wire::decode(&frames).map_err(|e| refused(e.0))? {
             Message::Item { stream, seq, item } => {
                 let expected = match streams.get(&stream) {
                     None => 0,
                     Some(Stream::Open(n)) => *n,
-                    Some(Stream::Ended) => return Err(refused(format!("an item after the end of stream {}", hex(&stream)))),
+                    Some(Stream::Ended) => {
+                        return Err(refused(format!(
+                            "an item after the end of stream {}",
+                            hex(&stream)
+                        )))
+                    }
                 };
                 if seq != expected {
                     return Err(format!(
@@ -344,7 +356,9 @@ fn forward_in(sock: &zmq::Socket, tx: &Handle<SendEnd>, stop: &AtomicBool) -> Re
                     let until = Instant::now() + Duration::from_millis(TICK_MS as u64);
                     match tx.send_until(item, Some(until)) {
                         Ok(()) => break,
-                        Err(failed) if failed.kind == Failure::Timeout && !gone() => item = failed.item,
+                        Err(failed) if failed.kind == Failure::Timeout && !gone() => {
+                            item = failed.item
+                        }
                         Err(_) => return Ok(()),
                     }
                 }
@@ -353,7 +367,9 @@ fn forward_in(sock: &zmq::Socket, tx: &Handle<SendEnd>, stop: &AtomicBool) -> Re
                 let received = match streams.get(&stream) {
                     None => 0,
                     Some(Stream::Open(n)) => *n,
-                    Some(Stream::Ended) => return Err(refused(format!("stream {} ended twice", hex(&stream)))),
+                    Some(Stream::Ended) => {
+                        return Err(refused(format!("stream {} ended twice", hex(&stream))))
+                    }
                 };
                 if count != received {
                     return Err(format!(

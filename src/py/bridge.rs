@@ -92,7 +92,8 @@ mod zmq_functions {
             Param::new(c"capacity", ptr::null_mut()),
         ];
         // SAFETY: as the caller guarantees.
-        let [endpoint, bind, capacity] = unsafe { parse(fname, args, nargs, kwnames, params, 3, 3)? };
+        let [endpoint, bind, capacity] =
+            unsafe { parse(fname, args, nargs, kwnames, params, 3, 3)? };
         // SAFETY: `endpoint` is live.
         if unsafe { PyUnicode_Check(endpoint) } == 0 {
             return Err(type_error("endpoint must be a str"));
@@ -129,7 +130,14 @@ mod zmq_functions {
         // SAFETY: called by the interpreter with our module and its arguments.
         unsafe {
             with_module_state(module, |state| {
-                make(state, "_bridge_sender", args, nargs, kwnames, bridge::sender)
+                make(
+                    state,
+                    "_bridge_sender",
+                    args,
+                    nargs,
+                    kwnames,
+                    bridge::sender,
+                )
             })
         }
     }
@@ -143,7 +151,14 @@ mod zmq_functions {
         // SAFETY: called by the interpreter with our module and its arguments.
         unsafe {
             with_module_state(module, |state| {
-                make(state, "_bridge_receiver", args, nargs, kwnames, bridge::receiver)
+                make(
+                    state,
+                    "_bridge_receiver",
+                    args,
+                    nargs,
+                    kwnames,
+                    bridge::receiver,
+                )
             })
         }
     }

@@ -40,7 +40,9 @@ unsafe fn recv_item(state: &State, slf: *mut PyObject, wait: Wait) -> PyResult<O
                 // SAFETY: as the caller guarantees.
                 Some(why) => Err(unsafe { super::bridge::raise_channel_error(state, &why) }),
                 // SAFETY: as the caller guarantees.
-                None => Err(unsafe { raise_failure(state, Failed::Recv(Stop::Failed(Failure::Disconnected))) }),
+                None => Err(unsafe {
+                    raise_failure(state, Failed::Recv(Stop::Failed(Failure::Disconnected)))
+                }),
             }
         }
         // SAFETY: as the caller guarantees.

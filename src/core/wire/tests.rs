@@ -16,19 +16,37 @@ fn sample() -> Item {
     };
     let inner = Item::Dict(
         vec![
-            (Item::Str("k".into()), Item::List(vec![Item::BufferAt(0), Item::BufferAt(1)].into())),
             (
-                Item::Tuple(vec![Item::Int(-5), Item::BigInt("-0x1fffffffffffffffffff".into())].into()),
+                Item::Str("k".into()),
+                Item::List(vec![Item::BufferAt(0), Item::BufferAt(1)].into()),
+            ),
+            (
+                Item::Tuple(
+                    vec![
+                        Item::Int(-5),
+                        Item::BigInt("-0x1fffffffffffffffffff".into()),
+                    ]
+                    .into(),
+                ),
                 Item::Set(vec![Item::Float(1.5), Item::Complex(1.0, -2.0), Item::None].into()),
             ),
-            (Item::Bool(true), Item::FrozenSet(vec![Item::Bytes(b"x\0y".to_vec().into())].into())),
+            (
+                Item::Bool(true),
+                Item::FrozenSet(vec![Item::Bytes(b"x\0y".to_vec().into())].into()),
+            ),
             (Item::Bool(false), Item::Buffer(Box::new(buf))),
-            (Item::Int(9), Item::StrSurrogates(b"a\xed\xa0\x80b".to_vec().into())),
+            (
+                Item::Int(9),
+                Item::StrSurrogates(b"a\xed\xa0\x80b".to_vec().into()),
+            ),
             (Item::Int(10), Item::Pickled(b"\x80\x05N.".to_vec().into())),
         ]
         .into(),
     );
-    let moved = vec![BufferData::bytes(vec![1u8; 5].into()), BufferData::bytes(Box::new([]))];
+    let moved = vec![
+        BufferData::bytes(vec![1u8; 5].into()),
+        BufferData::bytes(Box::new([])),
+    ];
     Item::WithBuffers(Box::new((inner, moved.into())))
 }
 
@@ -36,7 +54,11 @@ fn sample() -> Item {
 fn every_kind_round_trips() {
     let expected = format!("{:?}", sample());
     let frames = encode(S, 5, sample()).unwrap();
-    assert_eq!(frames.len(), 2 + 3, "header, body, two moved buffers and one copied one");
+    assert_eq!(
+        frames.len(),
+        2 + 3,
+        "header, body, two moved buffers and one copied one"
+    );
     match decode(&frames_ref(&frames)).unwrap() {
         Message::Item { stream, seq, item } => {
             assert_eq!((stream, seq), (S, 5));
@@ -49,7 +71,9 @@ fn every_kind_round_trips() {
 #[test]
 fn end_of_stream_round_trips() {
     let frames = end_frames(S, 42);
-    assert!(matches!(decode(&frames_ref(&frames)), Ok(Message::End { stream, count: 42 }) if stream == S));
+    assert!(
+        matches!(decode(&frames_ref(&frames)), Ok(Message::End { stream, count: 42 }) if stream == S)
+    );
 }
 
 #[test]
@@ -151,8 +175,14 @@ fn hostile_values_are_refused() {
         // a NUL in big int text
         [&[tag::BIGINT][..], &3u64.to_le_bytes(), b"1\x002"].concat(),
         // an unhashable dict key
-        [&[tag::DICT][..], &1u64.to_le_bytes(), &[tag::LIST], &0u64.to_le_bytes(), &[tag::NONE]]
-            .concat(),
+        [
+            &[tag::DICT][..],
+            &1u64.to_le_bytes(),
+            &[tag::LIST],
+            &0u64.to_le_bytes(),
+            &[tag::NONE],
+        ]
+        .concat(),
         // a moved buffer outside a buffer table
         [&[tag::BUFFER_AT][..], &0u64.to_le_bytes()].concat(),
         // an unknown tag
@@ -169,7 +199,12 @@ fn hostile_values_are_refused() {
     let frames = encode(S, 5, item).unwrap();
     assert!(decode(&frames_ref(&frames)).is_err());
     // A layout that does not match its frame.
-    let frames = encode(S, 5, Item::Buffer(Box::new(BufferData::bytes(vec![0u8; 8].into())))).unwrap();
+    let frames = encode(
+        S,
+        5,
+        Item::Buffer(Box::new(BufferData::bytes(vec![0u8; 8].into()))),
+    )
+    .unwrap();
     let mut f = frames_ref(&frames);
     f[2] = b"short";
     assert!(decode(&f).is_err());
