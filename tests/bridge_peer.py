@@ -11,7 +11,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def items(n: int) -> list:
     """What a sending peer sends: numbered records of several kinds, the last a buffer."""
-    out: list = [{"i": i, "s": "é" * (i % 3), "t": (i, 2.5, None, True), "b": b"\0" * i} for i in range(n)]
+    out: list = [
+        {"i": i, "s": "é" * (i % 3), "t": (i, 2.5, None, True), "b": b"\0" * i} for i in range(n)
+    ]
     out.append(memoryview(bytes(range(12))).cast("B").cast("i", [3]))
     return out
 
@@ -37,9 +39,8 @@ def main() -> None:
         got = [x.tolist() if isinstance(x, memoryview) else x for x in rx]
         sys.stdout.buffer.write(pickle.dumps(got))
     elif role == "zmq-read":
-        import zmq
-
         import wire_py
+        import zmq
 
         with zmq.Context() as ctx, ctx.socket(zmq.PULL) as sock:
             sock.connect(endpoint)
@@ -52,9 +53,8 @@ def main() -> None:
                 got.append(item.tolist() if isinstance(item, memoryview) else item)
         sys.stdout.buffer.write(pickle.dumps(got))
     elif role == "zmq-write":
-        import zmq
-
         import wire_py
+        import zmq
 
         stream = os.urandom(16)
         with zmq.Context() as ctx, ctx.socket(zmq.PUSH) as sock:
@@ -66,9 +66,8 @@ def main() -> None:
                 sock.send_multipart(wire_py.encode(stream, seq, value))
             sock.send_multipart([wire_py.header(wire_py.KIND_END, stream, len(values))])
     elif role == "zmq-hostile":
-        import zmq
-
         import wire_py
+        import zmq
 
         stream = os.urandom(16)
         with zmq.Context() as ctx, ctx.socket(zmq.PUSH) as sock:
@@ -79,7 +78,7 @@ def main() -> None:
             if how == "garbage":
                 sock.send_multipart([b"not an interpchan message"])
             elif how == "truncated":
-                sock.send_multipart(wire_py.encode(stream, 1, "cut")[:1] + [b"\x07\x05\0"])
+                sock.send_multipart([*wire_py.encode(stream, 1, "cut")[:1], b"\x07\x05\0"])
             elif how == "gap":
                 sock.send_multipart(wire_py.encode(stream, 5, "skipped four"))
             elif how == "huge-count":

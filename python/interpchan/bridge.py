@@ -39,7 +39,9 @@ def _check_bridged() -> None:
         raise RuntimeError("interpchan was built without its 'bridge' feature (ZeroMQ)")
 
 
-def receiver(endpoint: str, *, bind: bool = False, capacity: int | None = DEFAULT_CAPACITY) -> Receiver:
+def receiver(
+    endpoint: str, *, bind: bool = False, capacity: int | None = DEFAULT_CAPACITY
+) -> Receiver:
     """Return a Receiver of the items remote bridge senders push to ``endpoint``.
 
     ``endpoint`` is ``tcp://host:port`` or ``ipc://path``; ``bind=True`` listens there (several
