@@ -239,3 +239,18 @@ def test_subinterpreter_sends_through_a_bridge(endpoint: str) -> None:
     tx.close()
     assert list(rx) == [("sub", i) for i in range(100)]
     worker.join()
+
+
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_three_process_pipeline_example(transport: str) -> None:
+    example = os.path.join(os.path.dirname(PEER), "..", "examples", "bridge_pipeline.py")
+    n = 3000
+    out = subprocess.run(
+        [sys.executable, example, transport, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=PEER_TIMEOUT,
+        check=True,
+    ).stdout
+    total = sum(i * i for i in range(n))
+    assert f"sink: {n} results, sum of squares {total}, from 1 process(es)" in out
