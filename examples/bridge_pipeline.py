@@ -6,6 +6,10 @@ Run it all: ``python examples/bridge_pipeline.py [ipc|tcp] [N]``: it starts the 
 (this script with a role) on ``ipc://`` in a temporary folder or on ``tcp://127.0.0.1`` and
 prints what the sink got. The workers cannot import pyzmq (no sub-interpreter can): they only
 see ordinary channel handles, and Rust threads carry the items over ZeroMQ.
+
+Each sender binds and each receiver connects: a bound PUSH socket holds items until a receiver
+is there, whereas a connecting one queues up to its high-water mark before any connection
+exists (see docs/bridge.md on what ZeroMQ guarantees around connections).
 """
 
 from __future__ import annotations
@@ -30,14 +34,16 @@ def square(rx: interpchan.Receiver, tx: interpchan.Sender) -> None:
 
 
 def source(out: str, n: int) -> None:
-    with interpchan.bridge.sender(out) as tx:  # closing it ends the stream
+    # Deliver everything before this process exits, however slow the next stage is to start.
+    interpchan.bridge.LINGER = 300.0
+    with interpchan.bridge.sender(out, bind=True) as tx:  # closing it ends the stream
         for i in range(n):
             tx.send(i)
 
 
 def work(inp: str, out: str) -> None:
-    rx = interpchan.bridge.receiver(inp, bind=True)
-    tx = interpchan.bridge.sender(out)
+    rx = interpchan.bridge.receiver(inp)
+    tx = interpchan.bridge.sender(out, bind=True)
     workers = [interpchan.spawn(square, rx, tx) for _ in range(WORKERS)]
     rx.close()  # spawn holds its own handles; the stream to the sink ends with the last worker
     tx.close()
@@ -46,7 +52,7 @@ def work(inp: str, out: str) -> None:
 
 
 def sink(inp: str) -> None:
-    rx = interpchan.bridge.receiver(inp, bind=True)
+    rx = interpchan.bridge.receiver(inp)
     results = sorted(rx)
     pids = {pid for _, _, pid in results}
     total = sum(sq for _, sq, _ in results)

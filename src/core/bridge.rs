@@ -10,7 +10,7 @@
 //! connection dropped), the items already received stay receivable, then [`error`] holds why.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,9 +24,16 @@ pub const HWM: i32 = 1000;
 /// Largest message part a receiver bridge accepts; ZeroMQ drops a connection that sends a larger
 /// one.
 pub const MAX_FRAME: i64 = 1 << 32;
-/// How long, at most, a sender bridge goes on delivering once it is told to finish (its last
-/// local Sender closed, or its interpreter exiting).
+/// How long, at most, a sender bridge goes on delivering once told to finish (by [`finish`], at
+/// its interpreter's exit), unless [`finish`] says otherwise; also ZeroMQ's linger once its
+/// socket is closed.
 pub const LINGER: Duration = Duration::from_secs(5);
+/// The linger in force, in milliseconds (the last [`finish`] sets it).
+static LINGER_MS: AtomicU64 = AtomicU64::new(LINGER.as_millis() as u64);
+
+fn linger() -> Duration {
+    Duration::from_millis(LINGER_MS.load(Ordering::Acquire))
+}
 /// How often a blocked bridge thread looks whether it should stop.
 const TICK_MS: i64 = 50;
 
@@ -175,7 +182,7 @@ pub fn sender(
         forward_out(&sock, &rx, &stop);
         drop(rx);
         // Closing the socket hands its queue to the context; ending the context waits (at most
-        // LINGER) until ZeroMQ has written it.
+        // the socket's linger, LINGER) until ZeroMQ has written it.
         drop(sock);
         drop(ctx);
         SENDER_BRIDGES.fetch_sub(1, Ordering::AcqRel);
@@ -194,7 +201,7 @@ fn forward_out(sock: &zmq::Socket, rx: &Handle<RecvEnd>, stop: &AtomicBool) {
     loop {
         let item = if stop.load(Ordering::Acquire) {
             // Finishing: deliver what is queued now, then end.
-            deadline.get_or_insert_with(|| Instant::now() + LINGER);
+            deadline.get_or_insert_with(|| Instant::now() + linger());
             match rx.try_recv() {
                 Ok(item) => item,
                 Err(_) => break,
@@ -215,10 +222,12 @@ fn forward_out(sock: &zmq::Socket, rx: &Handle<RecvEnd>, stop: &AtomicBool) {
         };
         seq += 1;
         if !send_frames(sock, frames, stop, &mut deadline) {
+            // Given up (finishing took longer than the linger): the far receiver's stream stays
+            // open, since the end-of-stream cannot be sent either.
             return;
         }
     }
-    let mut deadline = deadline.or_else(|| Some(Instant::now() + LINGER));
+    let mut deadline = deadline.or_else(|| Some(Instant::now() + linger()));
     send_frames(sock, wire::end_frames(stream, seq), stop, &mut deadline);
 }
 
@@ -235,7 +244,7 @@ fn send_frames(
             Ok(n) if n > 0 => break,
             Ok(_) => {
                 if stop.load(Ordering::Acquire) {
-                    let d = *deadline.get_or_insert_with(|| Instant::now() + LINGER);
+                    let d = *deadline.get_or_insert_with(|| Instant::now() + linger());
                     if Instant::now() >= d {
                         return false;
                     }
@@ -394,6 +403,10 @@ fn deregister(id: u64) {
 /// their streams) and waits until they have, or until `linger` has passed. Returns how many had
 /// not finished by then.
 pub fn finish(ids: &[u64], linger: Duration) -> usize {
+    LINGER_MS.store(
+        linger.as_millis().min(u64::MAX as u128) as u64,
+        Ordering::Release,
+    );
     let threads: Vec<JoinHandle<()>> = with_registry(|r| {
         let mut threads = Vec::new();
         for b in r.bridges.values_mut() {
