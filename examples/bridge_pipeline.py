@@ -1,4 +1,4 @@
-"""A pipeline across 3 processes over interpchan.bridge, each middle-stage worker an own-GIL interpreter.
+"""A pipeline across 3 processes over interpchan.bridge, the middle one with own-GIL workers.
 
     source process --(bridge)--> work process (4 own-GIL workers) --(bridge)--> sink process
 
