@@ -1,6 +1,6 @@
 """Runs a command and stores what it printed with its provenance: the run records in docs/runs/.
 
-    python scripts/record_run.py docs/runs/stress-10m.json -- python -m tests.stress --items 10000000
+    python scripts/record_run.py docs/runs/stress.json -- python -m tests.stress --items 10000000
 
 Every figure the README or docs/ quote outside the benchmark (which keeps its own record in
 docs/bench.json) comes from such a record: the command, its output and exit status, the commit

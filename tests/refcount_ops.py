@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import gc
 import operator
+import os
 import pickle
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -142,6 +144,19 @@ def _spawn() -> None:
     interpchan.spawn(operator.add, 2, 3).join()
 
 
+def _spawn_without_interpchan() -> None:
+    """What spawn does, with CPython alone: a new thread runs a new interpreter that unpickles
+    a module-level function with 33 random bytes beside it (as a handle's reference is), pickled
+    here. No channel, and interpchan is never imported in the new interpreter (the helper that
+    creates it only picks the interpreter API of this CPython version)."""
+    script = f"import pickle\npickle.loads({pickle.dumps((operator.add, os.urandom(33)))!r})\n"
+    from interpchan._spawn import _run_in_new_interpreter
+
+    thread = threading.Thread(target=_run_in_new_interpreter, args=(script,))
+    thread.start()
+    thread.join()
+
+
 _CHANNEL = interpchan.channel()
 _OTHER = interpchan.channel()
 
@@ -162,6 +177,7 @@ def operations() -> dict[str, tuple[Callable[[], None], int]]:
     ops["refused item"] = (_refused_item, 200)
     ops["empty, timeout, closed"] = (_empty_and_closed, 200)
     ops["spawn"] = (_spawn, 20)
+    ops["spawn's steps without interpchan"] = (_spawn_without_interpchan, 20)
     return ops
 
 

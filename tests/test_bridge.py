@@ -256,3 +256,14 @@ def test_three_process_pipeline_example(transport: str) -> None:
     ).stdout
     total = sum(i * i for i in range(n))
     assert f"sink: {n} results, sum of squares {total}, from 1 process(es)" in out
+
+
+def test_shared_buffers_are_refused_at_send(tmp_path: object) -> None:
+    endpoint = f"ipc://{tmp_path}/shared.sock"
+    rx = bridge.receiver(endpoint, bind=True)
+    tx = bridge.sender(endpoint)
+    with pytest.raises(TypeError, match="SharedBuffer"):
+        tx.send({"k": interpchan.SharedBuffer(8)})
+    tx.send("next")
+    tx.close()
+    assert list(rx) == ["next"]

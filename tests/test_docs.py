@@ -7,10 +7,13 @@ import doctest
 import pytest
 
 import interpchan
+import interpchan._pool
 import interpchan._spawn
 
 
-@pytest.mark.parametrize("module", [interpchan, interpchan._spawn], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [interpchan, interpchan._spawn, interpchan._pool], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module) -> None:
     result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0

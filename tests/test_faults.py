@@ -362,8 +362,14 @@ def test_unpickling_failure_in_a_sub_interpreter_is_a_channel_error_and_the_chan
     assert pickle.loads(pickle.dumps(only_here.OnlyHere())) == only_here.OnlyHere()  # fine here
 
 
-def _raise_interrupt() -> None:
-    raise _Interrupt("while rebuilding")
+_interrupts_left = [0]
+
+
+def _raise_interrupt() -> str:
+    if _interrupts_left[0] > 0:
+        _interrupts_left[0] -= 1
+        raise _Interrupt("while rebuilding")
+    return "rebuilt"
 
 
 class _InterruptsWhenRebuilt:
@@ -371,13 +377,18 @@ class _InterruptsWhenRebuilt:
         return (_raise_interrupt, ())
 
 
-def test_unpickling_that_raises_a_non_error_passes_it_through_unchanged() -> None:
+def test_unpickling_that_raises_a_non_error_passes_it_through_and_keeps_the_item() -> None:
+    """A non-`Exception` out of a rebuild interrupted the receive (it did not come from the
+    item): it passes through unchanged and the item goes back to the front of the channel."""
     tx, rx = interpchan.channel()
     tx.send(_InterruptsWhenRebuilt())
     tx.send("next")
+    _interrupts_left[0] = 1
     with pytest.raises(_Interrupt):
         rx.recv(timeout=5)
-    assert rx.recv(timeout=5) == "next"  # that item was taken off; the channel goes on
+    assert len(rx) == 2
+    assert rx.recv(timeout=5) == "rebuilt"
+    assert rx.recv(timeout=5) == "next"
 
 
 # --- allocations that cannot be made -------------------------------------------------------------
@@ -562,3 +573,39 @@ def test_deep_items_in_a_thread_with_a_small_stack_raise_instead_of_overflowing(
     assert _in_small_stack_thread(lambda: tx.send(shallow)) == ("ok", None)
     got = _in_small_stack_thread(rx.recv)
     assert got[0] == "ok" and fault_workers.depth_of(got[1]) == 60
+
+
+@pytest.mark.parametrize("kind", ["list", "dict", "mixed", "Receiver inside"])
+def test_a_deep_item_left_in_a_channel_is_dropped_in_a_thread_with_a_small_stack(kind: str) -> None:
+    """Closing the last Receiver drops what the channel still holds: a 999-deep item sent from a
+    thread with a normal stack is taken apart by a loop, so a 128 KiB thread can drop it (the
+    recursive drop overflowed it in an unoptimised build). With a Receiver at the bottom, the
+    cycle collector's index is updated by a loop too (its recursive walk overflowed it)."""
+    tx, rx = interpchan.channel()
+    if kind == "Receiver inside":
+        inner_tx, inner_rx = interpchan.channel()
+        deep: Any = inner_rx
+        for _ in range(998):
+            deep = [deep]
+        tx.send(deep)
+        del deep, inner_rx
+    else:
+        tx.send(fault_workers.nest(999, kind))
+    holder = [rx]
+    del rx
+    assert _in_small_stack_thread(lambda: holder.pop().close(), stack=128 * 1024) == ("ok", None)
+    assert tx.closed and len(tx) == 0
+    if kind == "Receiver inside":
+        assert inner_tx.closed  # the inner channel's only Receiver went with the item
+
+
+@pytest.mark.parametrize("kind", ["list", "dict", "mixed"])
+def test_a_deep_item_received_in_a_thread_with_a_128_kib_stack_raises(kind: str) -> None:
+    """A receive that the stack check stops far above the bottom of a 999-deep item raises
+    ChannelError, and what is left of the item is dropped by a loop (dropped recursively, it
+    overflowed a 128 KiB thread in an unoptimised build); the channel goes on."""
+    tx, rx = interpchan.channel()
+    tx.send(fault_workers.nest(999, kind))
+    tx.send("next")
+    assert _in_small_stack_thread(rx.recv, stack=128 * 1024) == ("ChannelError", "RecursionError")
+    assert rx.recv(timeout=5) == "next"

@@ -90,6 +90,7 @@ def test_the_module_state_shows_the_gc_each_reference_it_holds() -> None:
         interpchan.Sender,
         interpchan.Receiver,
         interpchan.Buffer,
+        interpchan.SharedBuffer,
         interpchan.ChannelError,
         interpchan.ChannelClosed,
         interpchan.Empty,

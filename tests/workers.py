@@ -309,3 +309,36 @@ def describe_views(rx: interpchan.Receiver, tx: interpchan.Sender) -> int:
             tx.send((seen, view), timeout=TIMEOUT)
             count += 1
     return count
+
+
+_interrupts_left = [0]  # per interpreter: each imports its own copy of this module
+
+
+def _rebuild_interrupting(value: Any) -> InterruptsOnce:
+    if _interrupts_left[0] > 0:
+        _interrupts_left[0] -= 1
+        raise SystemExit("interrupted while rebuilding")
+    return InterruptsOnce(value)
+
+
+@dataclasses.dataclass
+class InterruptsOnce:
+    """Pickled; its rebuild raises SystemExit while ``_interrupts_left`` says so."""
+
+    value: Any
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_interrupting, (self.value,))
+
+
+def receive_after_an_interrupted_rebuild(rx: interpchan.Receiver) -> tuple[str, int, Any, Any]:
+    """The first receive's rebuild is interrupted (SystemExit); what it raised, how many items
+    were then waiting, and the next two items."""
+    _interrupts_left[0] = 1
+    try:
+        rx.recv(timeout=TIMEOUT)
+        raised = "nothing"
+    except SystemExit as exc:
+        raised = str(exc)
+    waiting = len(rx)
+    return raised, waiting, rx.recv(timeout=TIMEOUT), rx.recv(timeout=TIMEOUT)

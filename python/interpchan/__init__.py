@@ -2,7 +2,8 @@
 
 Channels live in Rust, outside every interpreter. Sending turns an item into Rust-owned data;
 receiving builds fresh objects in the receiving interpreter. ``Buffer`` memory moves with no
-copy, and the sender can no longer reach it.
+copy, and the sender can no longer reach it; ``Buffer.share()`` makes a read-only
+``SharedBuffer`` that any number of interpreters receive with no copy.
 
 >>> import interpchan
 >>> tx, rx = interpchan.channel()
@@ -11,6 +12,10 @@ copy, and the sender can no longer reach it.
 {'answer': 42}
 """
 
+from __future__ import annotations
+
+from . import _exit
+from ._async import select_async
 from ._interpchan import (
     Buffer,
     ChannelClosed,
@@ -19,10 +24,17 @@ from ._interpchan import (
     Full,
     Receiver,
     Sender,
+    SharedBuffer,
     channel,
     select,
 )
 from ._spawn import Worker, WorkerError, spawn
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports interpchan
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._pool import Pool
 
 __all__ = [
     "Buffer",
@@ -30,23 +42,33 @@ __all__ = [
     "ChannelError",
     "Empty",
     "Full",
+    "Pool",
     "Receiver",
     "Sender",
+    "SharedBuffer",
     "Worker",
     "WorkerError",
     "channel",
     "select",
+    "select_async",
     "spawn",
 ]
 
+_exit.install()
 
-def __getattr__(name: str) -> str:
-    # __version__ comes from the installed package's metadata (Cargo.toml's version, through
-    # maturin), looked up on first use so that importing interpchan, in every new interpreter
-    # spawn() starts, does not pay for importlib.metadata.
+
+def __getattr__(name: str) -> Any:
+    # Looked up on first use, so that importing interpchan, which every worker interpreter does,
+    # stays cheap: __version__ comes from the installed package's metadata (Cargo.toml's version,
+    # through maturin; importlib.metadata is slow to import), and Pool brings
+    # concurrent.futures, which most workers never need.
     if name == "__version__":
         from importlib.metadata import version
 
         globals()["__version__"] = found = version("interpchan")
         return found
+    if name == "Pool":
+        from ._pool import Pool
+
+        return Pool
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

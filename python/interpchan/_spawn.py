@@ -1,18 +1,27 @@
-"""spawn(): run a module-level function in a new own-GIL sub-interpreter on a new thread."""
+"""spawn() and Worker: run a module-level function in a new own-GIL sub-interpreter on a thread."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
 
+from . import _worker
 from ._interpchan import ChannelClosed, Empty, Receiver, channel
+
+TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
+if TYPE_CHECKING:
+    from typing import Any
+
+# CPython 3.12 can fail ("interpreter creation failed") when two threads create interpreters at
+# the same moment: every interpreter interpchan starts is created under this lock.
+_CREATE_LOCK = threading.Lock()
 
 
 class WorkerError(Exception):
-    """The function run by ``spawn`` raised, or its interpreter failed.
+    """The function run by ``spawn`` or a ``Pool`` raised, or its interpreter failed.
 
     The message carries the remote exception's type, message and traceback text;
     ``remote_type`` is the remote exception's qualified type name (or ``None``).
@@ -23,8 +32,38 @@ class WorkerError(Exception):
         self.remote_type = remote_type
 
 
+class MainGuardError(WorkerError, RuntimeError):
+    """The script run as ``__main__`` starts workers when it is imported (no ``__main__`` guard)."""
+
+
+def _check_not_loading_main() -> None:
+    """Raises the guard error if this interpreter is a worker importing the parent's script."""
+    if _worker.loading_main():
+        raise _worker.MainGuard(_worker.GUARD_MESSAGE)
+
+
+def _main_path() -> str | None:
+    """The file of the script run as ``__main__`` here, which workers load for unpickling."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        return None
+    path = main.__dict__.get("__interpchan_path__") or main.__dict__.get("__file__")
+    return path if isinstance(path, str) else None
+
+
+def _share_main_with_workers() -> str | None:
+    """Lets objects of classes from the script, made in workers, unpickle here; returns its path.
+
+    Workers load the script as ``__interpchan_main__``: that name means this ``__main__`` here.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None:
+        sys.modules.setdefault(_worker.MAIN_NAME, main)
+    return _main_path()
+
+
 def _locate(func: Callable[..., Any]) -> tuple[str, str, str]:
-    """Where a new interpreter finds ``func``: ("module" or "path", name or file, qualname)."""
+    """Where a new interpreter finds ``func``: ("module" or "main", module name, qualname)."""
     module = getattr(func, "__module__", None)
     qualname = getattr(func, "__qualname__", None)
     if not callable(func) or not isinstance(module, str) or not isinstance(qualname, str):
@@ -33,32 +72,33 @@ def _locate(func: Callable[..., Any]) -> tuple[str, str, str]:
         raise TypeError(
             f"spawn() needs a function importable by name; {qualname!r} is a lambda or a local"
         )
-    if module != "__main__":
+    if module not in ("__main__", _worker.MAIN_NAME):
         return ("module", module, qualname)
-    main = sys.modules["__main__"]
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and spec.name:
-        return ("module", spec.name, qualname)  # run with -m: import it under its real name
-    path = getattr(main, "__file__", None)
-    if path:
-        return ("path", path, qualname)  # a script: loaded again (its __main__ block won't run)
-    raise TypeError("spawn() cannot find functions defined interactively in __main__")
+    if _main_path() is None:
+        raise TypeError("spawn() cannot find functions defined interactively in __main__")
+    return ("main", module, qualname)
 
 
 _BOOTSTRAP = """\
 import sys
 sys.path[:] = {path!r}
-from interpchan._worker import run
-run({reference!r})
+from interpchan import _worker
+_worker.install_main({main!r})
+_worker.run({reference!r})
 """
 
 
 def _run_in_new_interpreter(script: str) -> str | None:
-    """Runs ``script`` in a new own-GIL interpreter, destroys it; returns error text or None."""
+    """Runs ``script`` in a new own-GIL interpreter, destroys it; returns error text or None.
+
+    The interpreter is created, run and destroyed on the calling thread (CPython 3.12 can hang
+    destroying an interpreter from another thread than the one that ran its code).
+    """
     if sys.version_info >= (3, 14):
         from concurrent import interpreters  # type: ignore[import-not-found]
 
-        interp = interpreters.create()
+        with _CREATE_LOCK:
+            interp = interpreters.create()
         try:
             interp.exec(script)
         except interpreters.ExecutionFailed as exc:
@@ -69,7 +109,8 @@ def _run_in_new_interpreter(script: str) -> str | None:
     if sys.version_info >= (3, 13):
         import _interpreters  # type: ignore[import-not-found]
 
-        iid = _interpreters.create()  # "isolated": own GIL
+        with _CREATE_LOCK:
+            iid = _interpreters.create()  # "isolated": own GIL
         try:
             err = _interpreters.exec(iid, script)
         finally:
@@ -77,7 +118,8 @@ def _run_in_new_interpreter(script: str) -> str | None:
         return None if err is None else (getattr(err, "formatted", None) or str(err))
     import _xxsubinterpreters  # type: ignore[import-not-found]
 
-    iid = _xxsubinterpreters.create(isolated=True)  # own GIL
+    with _CREATE_LOCK:
+        iid = _xxsubinterpreters.create(isolated=True)  # own GIL
     try:
         _xxsubinterpreters.run_string(iid, script)
     except _xxsubinterpreters.RunFailedError as exc:
@@ -88,23 +130,63 @@ def _run_in_new_interpreter(script: str) -> str | None:
 
 
 class Worker:
-    """A function running in its own sub-interpreter; made by :func:`spawn`."""
+    """A function running in its own sub-interpreter; made by :func:`spawn`.
 
-    def __init__(self, call_rx: Receiver, result_rx: Receiver, script: str) -> None:
+    A context manager: leaving the ``with`` block joins it. ``ended`` is a :class:`Receiver`
+    that yields one item when the worker has ended (``True`` if the function returned,
+    ``False`` if it raised or its interpreter failed) and is closed after it, so a program can
+    wait for channels and worker ends in one :func:`interpchan.select` call::
+
+        rx_end, ok = interpchan.select([jobs_done_rx, worker.ended])
+    """
+
+    def __init__(
+        self,
+        call_rx: Receiver,
+        result_rx: Receiver,
+        script: str,
+        on_end: Callable[[Worker], None] | None = None,
+    ) -> None:
         self._call_rx = call_rx  # keeps the reference in `script` valid until the worker took it
         self._result_rx = result_rx
-        self._failure: str | None = None
+        self._on_end = on_end
         self._outcome: tuple[str, Any] | None = None
-        self._thread = threading.Thread(target=self._main, args=(script,), name="interpchan-worker")
+        ended_tx, self.ended = channel(1)
+        self._thread = threading.Thread(
+            target=self._main, args=(script, ended_tx), name="interpchan-worker"
+        )
         self._thread.start()
 
-    def _main(self, script: str) -> None:
+    def _main(self, script: str, ended_tx: Any) -> None:
+        failure: str | None = None
         try:
-            self._failure = _run_in_new_interpreter(script)
+            failure = _run_in_new_interpreter(script)
         except BaseException as exc:  # reported by join()
-            self._failure = f"{type(exc).__name__}: {exc}"
+            failure = f"{type(exc).__name__}: {exc}"
         finally:
             self._call_rx.close()
+            self._outcome = self._read_outcome(failure)
+            with ended_tx:
+                try:
+                    ended_tx.send_nowait(self._outcome[0] == "ok")
+                except ChannelClosed:
+                    pass  # nobody holds `ended` any more, or this interpreter is exiting
+            if self._on_end is not None:
+                self._on_end(self)
+
+    def _read_outcome(self, failure: str | None) -> tuple[str, Any]:
+        try:
+            outcome: tuple[str, Any] = self._result_rx.recv_nowait()
+        except (Empty, ChannelClosed):
+            if failure is not None and _worker.GUARD_MESSAGE in failure:
+                return ("guard", (_worker.GUARD_MESSAGE, None))
+            detail = failure or "it ended without reporting a result"
+            return ("error", (f"the worker interpreter failed: {detail}", None))
+        except Exception as exc:
+            return ("error", (f"the worker's result could not be rebuilt here: {exc!r}", None))
+        finally:
+            self._result_rx.close()
+        return outcome
 
     def is_alive(self) -> bool:
         """True while the function runs (or its interpreter is being set up or torn down)."""
@@ -118,38 +200,66 @@ class Worker:
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be non-negative")
         self._thread.join(timeout)
-        if self._thread.is_alive():
+        if self._thread.is_alive() or self._outcome is None:
             raise TimeoutError("the worker is still running")
-        if self._outcome is None:
-            try:
-                self._outcome = self._result_rx.recv_nowait()
-            except (Empty, ChannelClosed):
-                detail = self._failure or "it ended without reporting a result"
-                self._outcome = ("error", (f"the worker interpreter failed: {detail}", None))
         status, payload = self._outcome
         if status == "ok":
             return payload
         message, remote_type = payload
+        if status == "guard":
+            raise MainGuardError(message, remote_type)
         raise WorkerError(message, remote_type)
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.join()
+        else:  # wait, but do not hide the exception already on its way
+            self._thread.join()
+
+
+def _start(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    on_end: Callable[[Worker], None] | None = None,
+) -> Worker:
+    _check_not_loading_main()
+    kind, where, qualname = _locate(func)
+    main_path = _share_main_with_workers()
+    call_tx, call_rx = channel(1)
+    result_tx, result_rx = channel(1)
+    with call_tx, result_tx:
+        # Converts the arguments now (TypeError here if one cannot be sent).
+        call_tx.send_nowait((kind, where, qualname, args, kwargs, result_tx))
+    script = _BOOTSTRAP.format(path=_search_path(), main=main_path, reference=pickle.dumps(call_rx))
+    return Worker(call_rx, result_rx, script, on_end)
+
+
+def _search_path() -> list[str]:
+    """``sys.path`` as plain strings, for the new interpreter's bootstrap script.
+
+    Entries may be ``pathlib.Path`` or other path-like objects, whose ``repr`` is not valid in
+    the script; they become strings. Entries the import system ignores (not str or path-like)
+    are left out.
+    """
+    return [os.fsdecode(p) for p in sys.path if isinstance(p, (str, bytes, os.PathLike))]
 
 
 def spawn(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Worker:
     """Run ``func(*args, **kwargs)`` in a new own-GIL sub-interpreter on a new thread.
 
     ``func`` must be a module-level function (its module is imported in the new interpreter,
-    which starts with this interpreter's ``sys.path``). Arguments and the return value travel
-    like channel items; handles among the arguments are held before this returns, so the caller
-    may close its own at once. The interpreter is destroyed when ``func`` returns or raises.
+    which starts with this interpreter's ``sys.path``); functions and classes of the script run
+    as ``__main__`` work too (the worker loads the script under another name). Arguments and the
+    return value travel like channel items; handles among the arguments are held before this
+    returns, so the caller may close its own at once. The interpreter is destroyed when ``func``
+    returns or raises.
 
     >>> import interpchan, operator
     >>> interpchan.spawn(operator.add, 2, 3).join()
     5
     """
-    kind, where, qualname = _locate(func)
-    call_tx, call_rx = channel(1)
-    result_tx, result_rx = channel(1)
-    with call_tx, result_tx:
-        # Converts the arguments now (TypeError here if one cannot be sent).
-        call_tx.send_nowait((kind, where, qualname, args, kwargs, result_tx))
-    script = _BOOTSTRAP.format(path=list(sys.path), reference=pickle.dumps(call_rx))
-    return Worker(call_rx, result_rx, script)
+    return _start(func, args, kwargs)

@@ -2,7 +2,8 @@
 
 A producer fills 1 MiB ``Buffer``s and moves them (no copy) through a channel to one own-GIL
 sub-interpreter per core. Each worker checksums its chunks in pure Python, which holds the GIL,
-and sends the results back. The same work then runs on threads with ``queue.Queue`` and on one
+and sends the results back. The same work then runs through ``interpchan.Pool.map`` (reused
+own-GIL workers, Buffers moved as task arguments), on threads with ``queue.Queue`` and on one
 thread, and the demo prints the throughput of each.
 """
 
@@ -39,6 +40,18 @@ def interpreter_worker(tasks: interpchan.Receiver, results: interpchan.Sender) -
             results.send((index, checksum(view)))
             done += 1
     return done
+
+
+def run_pool(chunks: list[bytes], workers: int) -> tuple[list[int], int]:
+    """Checksums through ``Pool.map``: each chunk a Buffer moved into a worker as the argument."""
+    buffers = []
+    for data in chunks:
+        buf = interpchan.Buffer(len(data))
+        memoryview(buf)[:] = data
+        buffers.append(buf)
+    with interpchan.Pool(workers) as pool:
+        sums = list(pool.map(checksum, buffers))
+    return sums, sum(buf.moved for buf in buffers)
 
 
 def thread_worker(tasks: queue.Queue, results: queue.Queue) -> None:
@@ -125,11 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     single_time, single_sums = _timed(lambda: run_single(chunks))
     thread_time, thread_sums = _timed(lambda: run_threads(chunks, workers))
     interp_time, (interp_sums, moved) = _timed(lambda: run_interpreters(chunks, workers))
+    pool_time, (pool_sums, pool_moved) = _timed(lambda: run_pool(chunks, workers))
 
     rows = [
         ("1 thread (baseline)", 1, single_time),
         ("threads + queue.Queue (one GIL)", workers, thread_time),
         ("own-GIL sub-interpreters + interpchan", workers, interp_time),
+        ("interpchan.Pool.map", workers, pool_time),
     ]
     print(f"{'mode':<39}{'workers':>8}{'MiB':>7}{'seconds':>9}{'MiB/s':>8}{'speedup':>9}")
     for name, count, seconds in rows:
@@ -138,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<39}{count:>8}{total_mib:>7.0f}{seconds:>9.2f}"
             f"{total_mib / seconds:>8.1f}{speedup:>8.2f}x"
         )
-    print("(the sub-interpreter time includes starting and destroying the interpreters)")
-    agree = single_sums == thread_sums == interp_sums
+    print("(the sub-interpreter and Pool times include starting and ending the interpreters)")
+    agree = single_sums == thread_sums == interp_sums == pool_sums
     print(f"\nchecksums agree in all modes: {'yes' if agree else 'NO'}")
     print(f"Buffers moved to sub-interpreters without a copy: {moved} of {args.chunks}")
-    return 0 if agree and moved == args.chunks else 1
+    print(f"Buffers moved to Pool workers as task arguments: {pool_moved} of {args.chunks}")
+    ok = agree and moved == pool_moved == args.chunks
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -1,11 +1,14 @@
 //! Channel ends: the process-wide halves of one crossbeam channel, shared by every handle to them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel as cb;
 
 use super::collect;
+use super::item::Item;
+use super::notify::WaitList;
 use super::parcel::Parcel;
 use super::registry;
 
@@ -27,6 +30,10 @@ pub struct ChannelInfo {
     indexed: AtomicBool,
     /// The cycle collector found this channel unreachable: references no longer resolve to it.
     collected: AtomicBool,
+    /// Event loops waiting for an item (or for the channel to close).
+    pub receive_waiters: WaitList,
+    /// Event loops waiting for room (or for the channel to close).
+    pub send_waiters: WaitList,
 }
 
 impl ChannelInfo {
@@ -54,6 +61,28 @@ impl ChannelInfo {
             self.indexed.store(true, Ordering::Relaxed);
         }
     }
+
+    /// The key under which event loops learn that receiving may now succeed (or fail for good).
+    pub fn receive_key(&self) -> u64 {
+        self.id << 1
+    }
+
+    /// The key under which event loops learn that sending may now succeed (or fail for good).
+    pub fn send_key(&self) -> u64 {
+        (self.id << 1) | 1
+    }
+
+    /// Tells awaiting receivers that an item arrived or the channel closed.
+    #[inline]
+    pub fn wake_receivers(&self) {
+        self.receive_waiters.wake(self.receive_key());
+    }
+
+    /// Tells awaiting senders that room was made or the channel closed.
+    #[inline]
+    pub fn wake_senders(&self) {
+        self.send_waiters.wake(self.send_key());
+    }
 }
 
 /// The sending end: alive while any Sender handle, or any Sender item in flight, holds it.
@@ -68,6 +97,13 @@ pub struct SendEnd {
 pub struct RecvEnd {
     pub(crate) rx: cb::Receiver<Parcel>,
     pub info: Arc<ChannelInfo>,
+    /// Items given back by a receive that could not finish (see [`RecvEnd::give_back`]),
+    /// front first: every receive takes from here before the channel itself.
+    returned: Mutex<VecDeque<Parcel>>,
+    /// `returned.len()`, readable without the lock (the receive fast path reads only this).
+    returned_len: AtomicUsize,
+    /// A token here wakes one receiver blocked on this end when an item is given back.
+    pub(crate) returned_signal: (cb::Sender<()>, cb::Receiver<()>),
 }
 
 impl SendEnd {
@@ -78,15 +114,94 @@ impl SendEnd {
 }
 
 impl RecvEnd {
-    /// Items waiting in the channel now.
+    fn new(rx: cb::Receiver<Parcel>, info: Arc<ChannelInfo>) -> RecvEnd {
+        RecvEnd {
+            rx,
+            info,
+            returned: Mutex::new(VecDeque::new()),
+            returned_len: AtomicUsize::new(0),
+            returned_signal: cb::bounded(1),
+        }
+    }
+
+    /// Items waiting in the channel now (given back ones included).
     pub(crate) fn len(&self) -> usize {
-        self.rx.len()
+        self.rx.len() + self.returned_len.load(Ordering::Acquire)
+    }
+
+    fn returned(&self) -> std::sync::MutexGuard<'_, VecDeque<Parcel>> {
+        // Every update is one push or pop, so a poisoned lock still guards a consistent queue.
+        self.returned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts an item that was taken off this channel back at its front, for the next receive
+    /// (on any handle of this end) to take before anything else; wakes one blocked receiver.
+    /// For a receive that could not finish (the binding: a signal handler raised while the
+    /// item was rebuilt), so that the item is not lost and the sender's order still holds.
+    ///
+    /// ```
+    /// use interpchan::core::{channel, Handle, Item};
+    /// let (tx, rx) = channel(None);
+    /// let (tx, rx) = (Handle::new(tx), Handle::new(rx));
+    /// tx.try_send(Item::Int(1)).unwrap();
+    /// tx.try_send(Item::Int(2)).unwrap();
+    /// let first = rx.try_recv().unwrap();
+    /// rx.end().unwrap().give_back(first);
+    /// assert!(matches!(rx.try_recv(), Ok(Item::Int(1))));
+    /// assert!(matches!(rx.try_recv(), Ok(Item::Int(2))));
+    /// ```
+    pub fn give_back(&self, item: Item) {
+        // A parcel, as in the queue: counted in the cycle collector's index while it waits
+        // here, and dropped without recursion if it never leaves.
+        let mut parcel = Parcel::new(item);
+        let due = parcel.count_in(&self.info);
+        let mut returned = self.returned();
+        returned.push_front(parcel);
+        self.returned_len.store(returned.len(), Ordering::Release);
+        drop(returned);
+        let _ = self.returned_signal.0.try_send(());
+        self.info.wake_receivers();
+        if due {
+            collect::collect_unless_running();
+        }
+    }
+
+    /// The first given-back item, if any. If more remain, passes the wake-up on to another
+    /// blocked receiver.
+    pub(crate) fn take_returned(&self) -> Option<Item> {
+        if self.returned_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut returned = self.returned();
+        let parcel = returned.pop_front();
+        self.returned_len.store(returned.len(), Ordering::Release);
+        if !returned.is_empty() {
+            let _ = self.returned_signal.0.try_send(());
+        }
+        drop(returned);
+        let item = parcel.map(Parcel::unpack);
+        if item.is_some() {
+            self.taken();
+        }
+        item
+    }
+
+    /// After an item was taken: awaiting senders may now have room; and if that was the last
+    /// item of a channel whose senders are gone, awaiting receivers learn it is closed (the
+    /// wake-up of the disconnection may have found items left and woken too few of them).
+    #[inline]
+    pub(crate) fn taken(&self) {
+        self.info.wake_senders();
+        if self.info.senders_gone() && self.len() == 0 {
+            self.info.wake_receivers();
+        }
     }
 }
 
 impl Drop for SendEnd {
     fn drop(&mut self) {
         self.info.senders_gone.store(true, Ordering::Release);
+        self.info.wake_receivers();
         registry::end_dropped(self.info.id);
     }
 }
@@ -94,6 +209,7 @@ impl Drop for SendEnd {
 impl Drop for RecvEnd {
     fn drop(&mut self) {
         self.info.receivers_gone.store(true, Ordering::Release);
+        self.info.wake_senders();
         // The items still queued can never be received: drop them now, with what they hold
         // (Buffers, handles on other channels). crossbeam does so itself for unbounded
         // channels, but for bounded ones only once every sender is gone too. Bounded by the
@@ -161,12 +277,14 @@ pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd
         receivers_gone: AtomicBool::new(false),
         indexed: AtomicBool::new(false),
         collected: AtomicBool::new(false),
+        receive_waiters: WaitList::default(),
+        send_waiters: WaitList::default(),
     });
     let send = Arc::new(SendEnd {
         tx,
         info: info.clone(),
     });
-    let recv = Arc::new(RecvEnd { rx, info });
+    let recv = Arc::new(RecvEnd::new(rx, info));
     registry::insert(&send, &recv);
     Ok((send, recv))
 }
@@ -175,6 +293,17 @@ pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd
 mod tests {
     use super::*;
     use crate::core::Item;
+
+    #[test]
+    fn given_back_items_come_first_and_count_in_len() {
+        let (tx, rx) = channel(Some(2));
+        tx.tx.try_send(Item::Int(2).into()).unwrap();
+        rx.give_back(Item::Int(1));
+        assert_eq!(rx.len(), 2);
+        assert!(matches!(rx.take_returned(), Some(Item::Int(1))));
+        assert!(rx.take_returned().is_none());
+        assert_eq!(rx.len(), 1);
+    }
 
     #[test]
     fn queued_items_go_with_the_last_receiver() {

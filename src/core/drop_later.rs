@@ -88,6 +88,7 @@ fn take_apart(item: Item) {
             drop(buffers);
             push(vec![item].into());
         }
+        Item::PickledCarrying(pickle) => push(pickle.handles),
         // Dropping an end may drop a whole channel's queue: its items come back here.
         other => drop(other),
     }

@@ -136,6 +136,12 @@ impl<E: End> Handle<E> {
     /// Closes this handle; true if it was open. Blocked calls on it return `Failure::Closed`.
     pub fn close(&self) -> bool {
         let open = self.lock().and_then(|mut open| open.take());
+        if open.is_some() {
+            // Awaiting calls on this handle learn of the close through the channel's wait
+            // lists (not for a handle inherited through fork(), which touches nothing shared).
+            self.info.wake_receivers();
+            self.info.wake_senders();
+        }
         open.is_some()
     }
 
@@ -174,10 +180,16 @@ impl Handle<SendEnd> {
         let (kind, parcel) = match open.end.tx.try_send(parcel) {
             Ok(()) => {
                 drop(guard);
+                self.info.wake_receivers();
                 if due {
                     collect::collect_unless_running();
                 }
                 return Ok(());
+            }
+            // The last receiving end is being dropped (its wake-up is sent before crossbeam sees
+            // the disconnection): full for good.
+            Err(cb::TrySendError::Full(parcel)) if self.info.receivers_gone() => {
+                (Failure::Disconnected, parcel)
             }
             Err(cb::TrySendError::Full(parcel)) => (Failure::WouldBlock, parcel),
             Err(cb::TrySendError::Disconnected(parcel)) => (Failure::Disconnected, parcel),
@@ -226,7 +238,10 @@ impl Handle<SendEnd> {
             spin(deadline, || {
                 let parcel = waiting.take()?;
                 match end.tx.try_send(parcel) {
-                    Ok(()) => Some(Ok(())),
+                    Ok(()) => {
+                        self.info.wake_receivers();
+                        Some(Ok(()))
+                    }
                     Err(cb::TrySendError::Full(parcel)) => {
                         waiting = Some(parcel);
                         None
@@ -254,6 +269,7 @@ impl Handle<SendEnd> {
         };
         if oper.index() == send_op {
             oper.send(&end.tx, parcel)
+                .map(|()| self.info.wake_receivers())
                 .map_err(|err| (Failure::Disconnected, err.into_inner()))
         } else {
             let _ = oper.recv(&self.closed_signal);
@@ -271,6 +287,16 @@ impl Handle<RecvEnd> {
         }
     }
 
+    /// The receiving end, even once this handle is closed, while any holder keeps it alive
+    /// (to give an item back to, say).
+    pub fn channel_end(&self) -> Option<Arc<RecvEnd>> {
+        self.end().or_else(|| {
+            super::registry::EndRef::new(self.info.id, self.info.recv_token)
+                .receiver()
+                .ok()
+        })
+    }
+
     /// Receives without blocking.
     pub fn try_recv(&self) -> Result<Item, RecvFailure> {
         let guard = self.lock();
@@ -278,11 +304,7 @@ impl Handle<RecvEnd> {
             .as_ref()
             .and_then(|open| open.as_ref())
             .ok_or(Failure::Closed)?;
-        match open.end.rx.try_recv() {
-            Ok(parcel) => Ok(parcel.unpack()),
-            Err(cb::TryRecvError::Empty) => Err(Failure::WouldBlock),
-            Err(cb::TryRecvError::Disconnected) => Err(Failure::Disconnected),
-        }
+        try_take(&open.end)
     }
 
     /// Receives, blocking until an item arrives, the channel closes, the deadline passes
@@ -291,39 +313,56 @@ impl Handle<RecvEnd> {
     pub fn recv_until(&self, deadline: Option<Instant>) -> Result<Item, RecvFailure> {
         let end = self.end().ok_or(Failure::Closed)?;
         let polled = self.spins().then(|| {
-            spin(deadline, || match end.rx.try_recv() {
-                Ok(parcel) => Some(Ok(parcel.unpack())),
-                Err(cb::TryRecvError::Disconnected) => Some(Err(Failure::Disconnected)),
-                Err(cb::TryRecvError::Empty) => None,
+            spin(deadline, || match try_take(&end) {
+                Err(Failure::WouldBlock) => None,
+                done => Some(done),
             })
         });
         if let Some(done) = polled.flatten() {
             return done;
         }
-        let mut sel = cb::Select::new();
-        let recv_op = sel.recv(&end.rx);
-        sel.recv(&self.closed_signal);
-        let oper = match deadline {
-            None => sel.select(),
-            Some(deadline) => sel
-                .select_deadline(deadline)
-                .map_err(|_| Failure::Timeout)?,
-        };
-        if oper.index() == recv_op {
-            oper.recv(&end.rx)
-                .map(Parcel::unpack)
-                .map_err(|_| Failure::Disconnected)
-        } else {
-            let _ = oper.recv(&self.closed_signal);
-            Err(Failure::Closed)
+        loop {
+            if let Some(item) = end.take_returned() {
+                return Ok(item);
+            }
+            let mut sel = cb::Select::new();
+            let recv_op = self.register(&end, &mut sel);
+            let oper = match deadline {
+                None => sel.select(),
+                Some(deadline) => sel
+                    .select_deadline(deadline)
+                    .map_err(|_| Failure::Timeout)?,
+            };
+            match oper.index() - recv_op {
+                0 => {
+                    return match oper.recv(&end.rx) {
+                        Ok(parcel) => {
+                            end.taken();
+                            Ok(parcel.unpack())
+                        }
+                        Err(_) => end.take_returned().ok_or(Failure::Disconnected),
+                    }
+                }
+                1 => {
+                    let _ = oper.recv(&self.closed_signal);
+                    return Err(Failure::Closed);
+                }
+                _ => {
+                    // An item was given back: take it at the top of the loop (another
+                    // receive may have been first; then wait again).
+                    let _ = oper.recv(&end.returned_signal.1);
+                }
+            }
         }
     }
 
-    /// Adds this handle's two wake-up sources to `sel`: a receive on `end` (this handle's end),
-    /// then its close signal, whose index is one more than the returned one.
+    /// Adds this handle's three wake-up sources to `sel`: a receive on `end` (this handle's
+    /// end), then its close signal and the end's given-back signal, whose indexes are one and
+    /// two more than the returned one.
     pub(crate) fn register<'a>(&'a self, end: &'a Arc<RecvEnd>, sel: &mut cb::Select<'a>) -> usize {
         let index = sel.recv(&end.rx);
         sel.recv(&self.closed_signal);
+        sel.recv(&end.returned_signal.1);
         index
     }
 
@@ -345,6 +384,34 @@ impl<E> Drop for Handle<E> {
             std::mem::forget(open);
             std::mem::forget(std::mem::replace(&mut self.closed_signal, cb::never()));
         }
+    }
+}
+
+/// Takes the next item of `end` without blocking: a given-back one first, then the channel's.
+pub(crate) fn try_take(end: &RecvEnd) -> Result<Item, RecvFailure> {
+    match try_take_once(end) {
+        // The last sending end is being dropped (its wake-up is sent before crossbeam sees the
+        // disconnection): no item can come any more, so take what is left or report the
+        // disconnection now, as an awaiting receiver woken by that wake-up expects.
+        Err(Failure::WouldBlock) if end.info.senders_gone() => {
+            try_take_once(end).map_err(|_| Failure::Disconnected)
+        }
+        done => done,
+    }
+}
+
+fn try_take_once(end: &RecvEnd) -> Result<Item, RecvFailure> {
+    if let Some(item) = end.take_returned() {
+        return Ok(item);
+    }
+    match end.rx.try_recv() {
+        Ok(parcel) => {
+            end.taken();
+            Ok(parcel.unpack())
+        }
+        Err(cb::TryRecvError::Empty) => Err(Failure::WouldBlock),
+        // Given back between our two looks: still an item to take.
+        Err(cb::TryRecvError::Disconnected) => end.take_returned().ok_or(Failure::Disconnected),
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::buffer::BufferData;
 use super::channel::{RecvEnd, SendEnd};
 use super::parcel::EndIn;
+use super::shared::Shared;
 
 /// One value in flight. The binding turns a Python object into an `Item` when it is sent and
 /// builds fresh objects from it in the receiving interpreter.
@@ -38,6 +39,8 @@ pub enum Item {
     Receiver(Arc<RecvEnd>),
     /// Bytes copied from an object with the buffer protocol.
     Buffer(Box<BufferData>),
+    /// A `SharedBuffer`'s memory: one more holder of it, never a copy.
+    Shared(Shared),
     /// Stands for the `index`th of the buffers carried beside it by the enclosing
     /// [`Item::WithBuffers`].
     BufferAt(usize),
@@ -56,38 +59,56 @@ pub enum Item {
     WithBuffers(Box<(Item, Box<[BufferData]>)>),
     /// Anything else, as a protocol-5 pickle.
     Pickled(Box<[u8]>),
+    /// A pickle that named channel handles inside the object (a Sender inside a dataclass,
+    /// say), with their ends, so that they travel as in a tuple. (Buffers moved by a pickle are
+    /// carried by the enclosing [`Item::WithBuffers`], which the pickle names by index.)
+    PickledCarrying(Box<CarryingPickle>),
+}
+
+/// A pickle and the channel ends it names.
+#[derive(Debug)]
+pub struct CarryingPickle {
+    pub data: Box<[u8]>,
+    /// `Item::Sender` / `Item::Receiver` for the handles the pickle names (by reference): held
+    /// here, their ends live until the pickle is loaded.
+    pub handles: Box<[Item]>,
 }
 
 impl Item {
     /// Visits every channel end inside this item, depth first. The match is exhaustive on
     /// purpose: a new kind of item must say whether it can hold ends (the cycle collector and the
-    /// non-recursive drop rely on finding all of them).
+    /// non-recursive drop rely on finding all of them). A loop over a list of the items still to
+    /// visit, not recursion: the collector's index is updated through this wherever a parcel
+    /// holding a Receiver is received or dropped, and that thread's stack may be far smaller
+    /// than the sender's, which the item's depth was checked against.
     pub fn visit_ends(&self, f: &mut dyn FnMut(EndIn)) {
-        match self {
-            Item::None
-            | Item::Bool(_)
-            | Item::Int(_)
-            | Item::BigInt(_)
-            | Item::Float(_)
-            | Item::Complex(..)
-            | Item::Str(_)
-            | Item::StrSurrogates(_)
-            | Item::Bytes(_)
-            | Item::Buffer(_)
-            | Item::BufferAt(_)
-            | Item::Pickled(_) => {}
-            Item::WithBuffers(parts) => parts.0.visit_ends(f),
-            Item::Sender(_) => f(EndIn::Sender),
-            Item::Receiver(end) => f(EndIn::Receiver(end.info.id)),
-            Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
-                for item in items.iter() {
-                    item.visit_ends(f);
-                }
-            }
-            Item::Dict(pairs) => {
-                for (key, value) in pairs.iter() {
-                    key.visit_ends(f);
-                    value.visit_ends(f);
+        let mut todo: Vec<&Item> = vec![self];
+        while let Some(item) = todo.pop() {
+            match item {
+                Item::None
+                | Item::Bool(_)
+                | Item::Int(_)
+                | Item::BigInt(_)
+                | Item::Float(_)
+                | Item::Complex(..)
+                | Item::Str(_)
+                | Item::StrSurrogates(_)
+                | Item::Bytes(_)
+                | Item::Buffer(_)
+                | Item::BufferAt(_)
+                | Item::Pickled(_)
+                | Item::Shared(_) => {}
+                Item::PickledCarrying(pickle) => todo.extend(pickle.handles.iter().rev()),
+                Item::WithBuffers(parts) => todo.push(&parts.0),
+                Item::Sender(_) => f(EndIn::Sender),
+                Item::Receiver(end) => f(EndIn::Receiver(end.info.id)),
+                // Pushed in reverse, so that they are visited in order.
+                Item::Tuple(items)
+                | Item::List(items)
+                | Item::Set(items)
+                | Item::FrozenSet(items) => todo.extend(items.iter().rev()),
+                Item::Dict(pairs) => {
+                    todo.extend(pairs.iter().rev().flat_map(|(key, value)| [value, key]))
                 }
             }
         }
@@ -101,5 +122,39 @@ mod tests {
     #[test]
     fn item_stays_small() {
         assert!(std::mem::size_of::<Item>() <= 24);
+    }
+
+    #[test]
+    fn ends_are_visited_in_order_without_recursion() {
+        let (tx, rx) = crate::core::channel(None);
+        let mut item = Item::Dict(vec![(Item::Receiver(rx.clone()), Item::Sender(tx))].into());
+        for _ in 0..100_000 {
+            item = Item::List(vec![item, Item::Receiver(rx.clone())].into());
+        }
+        let item = std::sync::Arc::new(item);
+        let seen = std::thread::Builder::new()
+            .stack_size(64 << 10)
+            .spawn({
+                let item = item.clone();
+                move || {
+                    let mut seen = Vec::new();
+                    item.visit_ends(&mut |end| {
+                        seen.push(match end {
+                            EndIn::Sender => 0,
+                            EndIn::Receiver(_) => 1,
+                        })
+                    });
+                    seen
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // Depth first, in order: the innermost dict's Receiver and Sender, then each level's
+        // Receiver from the inside out.
+        assert_eq!(seen.len(), 100_002);
+        assert_eq!(&seen[..3], &[1, 0, 1]);
+        let item = std::sync::Arc::into_inner(item).unwrap();
+        crate::core::drop_later::drop_item(item);
     }
 }

@@ -59,8 +59,14 @@ impl Ends {
             | Item::Bytes(_)
             | Item::Buffer(_)
             | Item::BufferAt(_)
-            | Item::Pickled(_) => {}
+            | Item::Pickled(_)
+            | Item::Shared(_) => {}
             Item::WithBuffers(parts) => self.add(&parts.0),
+            Item::PickledCarrying(pickle) => {
+                for end in pickle.handles.iter() {
+                    self.add(end);
+                }
+            }
         }
     }
 
@@ -77,8 +83,9 @@ pub enum EndIn {
 }
 
 /// An item in a channel's queue. Its ends are found once, when it is queued; an item that holds
-/// none (the common case) costs nothing more. One that holds ends is dropped through
-/// [`drop_item`], so that dropping a channel that holds another never recurses. One that holds
+/// none (the common case) costs nothing more. One that holds ends, or is a container, and is
+/// dropped unreceived goes through [`drop_item`], so that dropping a channel that holds another,
+/// or a deeply nested item, never recurses. One that holds
 /// Receivers is counted in the cycle collector's index from the moment its sender announces it
 /// (`count_in`) for exactly as long as the parcel exists: [`Parcel::unpack`] (the only
 /// way to get the item out) and dropping it both uncount it. So the index never counts a
@@ -147,7 +154,20 @@ impl Parcel {
 impl Drop for Parcel {
     fn drop(&mut self) {
         self.uncount();
-        if self.ends.any() {
+        // Containers too, even without ends: an item sent from a thread with a large stack can
+        // be nested up to the binding's depth limit, and the thread that drops it (closing the
+        // channel's last Receiver, say) may have a small stack, too small for the drop glue's
+        // recursion (some hundreds of bytes a level in an unoptimised build).
+        let nested = matches!(
+            self.item,
+            Item::Tuple(_)
+                | Item::List(_)
+                | Item::Dict(_)
+                | Item::Set(_)
+                | Item::FrozenSet(_)
+                | Item::WithBuffers(_)
+        );
+        if self.ends.any() || nested {
             drop_item(mem::replace(&mut self.item, Item::None));
         }
     }

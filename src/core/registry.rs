@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
-use super::channel::{RecvEnd, SendEnd};
+use super::channel::{ChannelInfo, RecvEnd, SendEnd};
 
 /// A reference to one end of a channel, valid in any interpreter of this process.
 ///
@@ -121,8 +121,25 @@ pub fn live_channels() -> usize {
     entries().len()
 }
 
+/// Either end of a channel, for [`EndRef::entry`].
+trait HasInfo {
+    fn channel(&self) -> &ChannelInfo;
+}
+
+impl HasInfo for SendEnd {
+    fn channel(&self) -> &ChannelInfo {
+        &self.info
+    }
+}
+
+impl HasInfo for RecvEnd {
+    fn channel(&self) -> &ChannelInfo {
+        &self.info
+    }
+}
+
 impl EndRef {
-    fn new(id: u64, token: u128) -> Self {
+    pub(crate) fn new(id: u64, token: u128) -> Self {
         EndRef {
             process: process(),
             id,
@@ -138,37 +155,39 @@ impl EndRef {
         Self::new(end.info.id, end.info.recv_token)
     }
 
-    /// What `get` finds in the entry this reference names, if the entry exists and the
-    /// reference's token is the one `token_of` picks from it.
-    fn entry<T>(
+    /// The end `get` upgrades in the entry this reference names, if the entry exists, the
+    /// reference's token is the one `token_of` picks from it, and the channel was not collected.
+    ///
+    /// The collected check comes after the registry lock is released: the end upgraded here can
+    /// be the last reference to it (every other holder dropped theirs meanwhile), and dropping
+    /// the last one runs the end's drop, which takes the registry lock (and the collector's
+    /// index lock) itself.
+    fn entry<E: HasInfo>(
         &self,
         token_of: impl FnOnce(&Entry) -> u128,
-        get: impl FnOnce(&Entry) -> Option<T>,
-    ) -> Result<T, LookupError> {
+        get: impl FnOnce(&Entry) -> Option<Arc<E>>,
+    ) -> Result<Arc<E>, LookupError> {
         if self.process != process() {
             return Err(LookupError::OtherProcess);
         }
-        let map = entries();
-        match map.get(&self.id) {
-            Some(entry) if token_of(entry) == self.token => get(entry).ok_or(LookupError::Gone),
-            _ => Err(LookupError::Gone),
-        }
+        let found = match entries().get(&self.id) {
+            Some(entry) if token_of(entry) == self.token => get(entry),
+            _ => None,
+        };
+        // `found`, if not returned, is dropped here, with no lock held.
+        found
+            .filter(|end| !end.channel().collected())
+            .ok_or(LookupError::Gone)
     }
 
     /// The sending end this reference names, if it is still alive.
     pub fn sender(&self) -> Result<Arc<SendEnd>, LookupError> {
-        self.entry(
-            |e| e.send_token,
-            |e| e.send.upgrade().filter(|end| !end.info.collected()),
-        )
+        self.entry(|e| e.send_token, |e| e.send.upgrade())
     }
 
     /// The receiving end this reference names, if it is still alive.
     pub fn receiver(&self) -> Result<Arc<RecvEnd>, LookupError> {
-        self.entry(
-            |e| e.recv_token,
-            |e| e.recv.upgrade().filter(|end| !end.info.collected()),
-        )
+        self.entry(|e| e.recv_token, |e| e.recv.upgrade())
     }
 }
 
@@ -212,6 +231,37 @@ mod tests {
         assert_eq!(to_sender.receiver().unwrap_err(), LookupError::Gone);
         assert_eq!(to_receiver.sender().unwrap_err(), LookupError::Gone);
         assert!(Arc::ptr_eq(&to_receiver.receiver().unwrap(), &rx));
+    }
+
+    /// A lookup racing the last drop of a collected channel's end can upgrade the last
+    /// reference; dropping it must not happen under the registry lock (the end's drop takes
+    /// that lock: a deadlock, found as a hang).
+    #[test]
+    fn a_lookup_that_gets_the_last_reference_of_a_collected_end_does_not_deadlock() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..2000 {
+                let (tx, rx) = channel(None);
+                let (to_tx, to_rx) = (EndRef::of_sender(&tx), EndRef::of_receiver(&rx));
+                rx.info.mark_collected();
+                let id = tx.info.id;
+                let lookups = std::thread::spawn(move || {
+                    // Until both ends are gone (then the registry forgets the channel).
+                    while entries().contains_key(&id) {
+                        let _ = (to_rx.receiver(), to_tx.sender());
+                    }
+                });
+                std::thread::yield_now();
+                drop((tx, rx));
+                lookups.join().unwrap();
+            }
+            done_tx.send(()).unwrap();
+        });
+        done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a lookup deadlocked dropping the end it upgraded");
     }
 
     #[test]

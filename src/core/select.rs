@@ -76,6 +76,13 @@ fn run(
         if live.is_empty() {
             return Err(SelectFailure::AllClosed);
         }
+        // Items given back to an end come before everything else.
+        if let Some((index, item)) = live
+            .iter()
+            .find_map(|(i, end)| end.take_returned().map(|item| (*i, item)))
+        {
+            return Ok((index, item));
+        }
         let mut sel = cb::Select::new();
         let recv_ops: Vec<usize> = live
             .iter()
@@ -83,19 +90,33 @@ fn run(
             .collect();
         let oper = wait(&mut sel)?;
         let chosen = oper.index();
-        // Each handle registered two operations: its channel, then its close signal.
+        // Each handle registered three operations: its channel, its close signal, then its
+        // end's given-back signal.
         let slot = recv_ops
             .iter()
-            .position(|&op| op == chosen || op + 1 == chosen)
+            .position(|&op| (op..op + 3).contains(&chosen))
             .expect("select returned an operation it was not given");
         let (index, end) = &live[slot];
-        if recv_ops[slot] == chosen {
-            if let Ok(parcel) = oper.recv(&end.rx) {
-                return Ok((*index, parcel.unpack()));
+        match chosen - recv_ops[slot] {
+            0 => match oper.recv(&end.rx) {
+                Ok(parcel) => {
+                    end.taken();
+                    return Ok((*index, parcel.unpack()));
+                }
+                // Disconnected: skip it from now on, unless an item was given back meanwhile.
+                Err(_) => {
+                    if let Some(item) = end.take_returned() {
+                        return Ok((*index, item));
+                    }
+                }
+            },
+            1 => handles[*index].finish_close_signal(oper),
+            _ => {
+                // An item was given back: taken at the top of the loop, unless another
+                // receive took it first.
+                let _ = oper.recv(&end.returned_signal.1);
+                continue;
             }
-            // Disconnected and drained: skip it from now on.
-        } else {
-            handles[*index].finish_close_signal(oper);
         }
         drop(sel);
         live.remove(slot);

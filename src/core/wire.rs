@@ -209,11 +209,34 @@ impl Encoder {
                 }
                 self.item(inner)?;
             }
-            Item::Sender(_) | Item::Receiver(_) => {
-                return bad("channel ends cannot be sent to another process");
+            Item::Sender(_) | Item::Receiver(_) | Item::PickledCarrying(_) | Item::Shared(_) => {
+                return bad(local_only(&item).unwrap_or("a local-only object"));
             }
         }
         Ok(())
+    }
+}
+
+/// Why `item` (or something inside it) cannot leave the process, if it cannot: channel ends
+/// (also inside a pickled object) and `SharedBuffer` memory are only meaningful in this process.
+///
+/// ```
+/// use interpchan::core::{wire::local_only, Item};
+/// assert!(local_only(&Item::List(vec![Item::Int(1)].into())).is_none());
+/// ```
+pub fn local_only(item: &Item) -> Option<&'static str> {
+    const ENDS: &str = "channel ends (Sender, Receiver) cannot be sent to another process";
+    match item {
+        Item::Sender(_) | Item::Receiver(_) | Item::PickledCarrying(_) => Some(ENDS),
+        Item::Shared(_) => Some("a SharedBuffer cannot be sent to another process"),
+        Item::Tuple(items) | Item::List(items) | Item::Set(items) | Item::FrozenSet(items) => {
+            items.iter().find_map(local_only)
+        }
+        Item::Dict(pairs) => pairs
+            .iter()
+            .find_map(|(k, v)| local_only(k).or_else(|| local_only(v))),
+        Item::WithBuffers(parts) => local_only(&parts.0),
+        _ => None,
     }
 }
 

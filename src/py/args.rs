@@ -113,7 +113,8 @@ pub unsafe fn no_args(fname: &str, nargs: Py_ssize_t, kwnames: *mut PyObject) ->
 }
 
 /// Turns a `timeout` argument (null or None: wait forever) into a deadline on the monotonic
-/// clock. Negative or NaN: `ValueError`; not a real number: `TypeError`.
+/// clock. Negative or NaN: `ValueError`; not a real number: `TypeError`; an int too large
+/// for a float: `OverflowError`.
 ///
 /// # Safety
 /// `timeout` is null or a live object.
@@ -126,6 +127,13 @@ pub unsafe fn deadline(timeout: *mut PyObject) -> PyResult<Option<Instant>> {
     let seconds = unsafe { PyFloat_AsDouble(timeout) };
     // SAFETY: attached.
     if seconds == -1.0 && unsafe { !PyErr_Occurred().is_null() } {
+        // Only "not a number" gets our message: an int too large for a float raises
+        // OverflowError (as threading does), and whatever `__float__` raised otherwise
+        // (KeyboardInterrupt, MemoryError, ...) passes through unchanged.
+        // SAFETY: attached and an exception is set.
+        if unsafe { PyErr_ExceptionMatches(PyExc_TypeError) } == 0 {
+            return Err(super::ffi::PyErrSet);
+        }
         // SAFETY: attached; `timeout` is live.
         let name = unsafe {
             PyErr_Clear();

@@ -19,14 +19,19 @@ pub fn stopped_by_error(channel: u64) -> Option<String> {
     };
 }
 
-/// True if the items sent on `channel` leave the process (a bridge sender's channel).
-pub fn leaves_process(channel: u64) -> bool {
+/// Why `item` cannot be sent on `channel`, if `channel` feeds a bridge (its items leave the
+/// process) and `item` holds something only meaningful here (channel ends, SharedBuffers).
+pub fn refusal(channel: u64, item: &crate::core::Item) -> Option<&'static str> {
     #[cfg(feature = "bridge")]
-    return crate::core::bridge::leaves_process(channel);
+    return if crate::core::bridge::leaves_process(channel) {
+        crate::core::wire::local_only(item)
+    } else {
+        None
+    };
     #[cfg(not(feature = "bridge"))]
     return {
-        let _ = channel;
-        false
+        let _ = (channel, item);
+        None
     };
 }
 

@@ -7,12 +7,13 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3_ffi::*;
 
 use super::alloc::try_zeroed;
-use crate::core::{BufferData, Layout, LiveBuffer};
+use crate::core::{BufferData, LiveBuffer};
 
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
-use super::methods::{getset, method_noargs, slot, END_GETSET, END_METHOD, END_SLOT};
-use super::state::State;
+use super::layout;
+use super::methods::{getset, method, method_noargs, slot, END_GETSET, END_METHOD, END_SLOT};
+use super::view::{Unfit, ViewLayout};
 
 /// Bytes owned through a raw pointer rather than a `Box`, so that the pointers handed to
 /// Python views stay valid (no `&mut` to the bytes is ever made while views exist).
@@ -52,27 +53,16 @@ unsafe impl Send for RawBytes {}
 /// The memory a live (not moved) Buffer owns, with what views need to describe it.
 struct Memory {
     bytes: RawBytes,
-    layout: Layout,
-    shape: Box<[Py_ssize_t]>,
-    strides: Box<[Py_ssize_t]>,
+    layout: ViewLayout,
     /// Counted in `_live_buffers()` while this Buffer owns the memory.
     _live: LiveBuffer,
 }
 
 impl Memory {
     fn new(data: BufferData) -> Memory {
-        let shape = data.layout.shape.iter().map(|&d| d as Py_ssize_t).collect();
-        let strides = data
-            .layout
-            .c_strides()
-            .into_iter()
-            .map(|s| s as Py_ssize_t)
-            .collect();
         Memory {
             bytes: RawBytes::new(data.bytes),
-            layout: data.layout,
-            shape,
-            strides,
+            layout: ViewLayout::new(data.layout),
             _live: LiveBuffer::new(),
         }
     }
@@ -80,7 +70,7 @@ impl Memory {
     fn into_data(self) -> BufferData {
         BufferData {
             bytes: self.bytes.into_box(),
-            layout: self.layout,
+            layout: self.layout.into_layout(),
         }
     }
 }
@@ -126,8 +116,8 @@ impl Refusal {
         match self {
             Refusal::Moved => value_error(MOVED),
             Refusal::Viewed(n) => buffer_error(&format!(
-                "cannot send a Buffer while {n} view{} of it (memoryview, numpy array, ...) {} \
-                 alive; release {} first",
+                "cannot send or share a Buffer while {n} view{} of it (memoryview, numpy array, \
+                 ...) {} alive; release {} first",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "is" } else { "are" },
                 if n == 1 { "it" } else { "them" },
@@ -211,45 +201,54 @@ pub unsafe fn put_back(obj: *mut PyObject, data: BufferData) {
     unsafe { inner(obj) }.memory = Some(Memory::new(data));
 }
 
-/// Received memory as a `memoryview` whose `.obj` is a new Buffer owning it.
-///
-/// # Safety
-/// `state` is this interpreter's module state.
-pub unsafe fn received_view(state: &State, data: BufferData) -> PyResult<Owned> {
-    // SAFETY: the state's buffer type is this interpreter's Buffer type.
-    let buffer = unsafe { new_object(state.buffer_type, data)? };
-    // SAFETY: `buffer` is live; the view takes its own reference to it.
-    unsafe { Owned::new(PyMemoryView_FromObject(buffer.as_ptr())) }
-}
-
 unsafe extern "C" fn tp_new(
     tp: *mut PyTypeObject,
     args: *mut PyObject,
     kwds: *mut PyObject,
 ) -> *mut PyObject {
     let mut nbytes: *mut PyObject = ptr::null_mut();
-    let mut kwlist = [c"nbytes".as_ptr(), ptr::null()];
-    // SAFETY: attached; the format "O:Buffer" stores one borrowed object in `nbytes`.
+    let mut format: *mut PyObject = ptr::null_mut();
+    let mut shape: *mut PyObject = ptr::null_mut();
+    let mut kwlist = [
+        c"nbytes".as_ptr(),
+        c"format".as_ptr(),
+        c"shape".as_ptr(),
+        ptr::null(),
+    ];
+    // SAFETY: attached; the format "O|$OO:Buffer" stores one borrowed object in `nbytes` and
+    // up to two keyword-only ones in `format` and `shape` (left null when not given).
     let ok = unsafe {
         PyArg_ParseTupleAndKeywords(
             args,
             kwds,
-            c"O:Buffer".as_ptr(),
+            c"O|$OO:Buffer".as_ptr(),
             kwlist.as_mut_ptr().cast(),
             &mut nbytes,
+            &mut format,
+            &mut shape,
         )
     };
     if ok == 0 {
         return ptr::null_mut();
     }
-    // SAFETY: `nbytes` is a live borrowed argument; `tp` is our Buffer type (final).
-    match unsafe { create(tp.cast(), nbytes) } {
+    // SAFETY: the arguments are live borrowed objects (or null); `tp` is our Buffer type (final).
+    match unsafe { create(tp.cast(), nbytes, format, shape) } {
         Ok(obj) => obj.into_ptr(),
         Err(PyErrSet) => ptr::null_mut(),
     }
 }
 
-unsafe fn create(tp: *mut PyObject, nbytes: *mut PyObject) -> PyResult<Owned> {
+/// A new zero-filled Buffer of `nbytes` bytes laid out as `format` and `shape` say (see
+/// [`layout::from_args`]); the layout is checked before any memory is allocated.
+///
+/// # Safety
+/// `tp` is the Buffer type; the other arguments are live objects (`format`, `shape` may be null).
+unsafe fn create(
+    tp: *mut PyObject,
+    nbytes: *mut PyObject,
+    format: *mut PyObject,
+    shape: *mut PyObject,
+) -> PyResult<Owned> {
     // SAFETY: `nbytes` is live; PyNumber_Index raises TypeError for non-integers.
     let index = unsafe { Owned::new(PyNumber_Index(nbytes))? };
     // SAFETY: `index` is a live int; overflow raises OverflowError.
@@ -261,9 +260,11 @@ unsafe fn create(tp: *mut PyObject, nbytes: *mut PyObject) -> PyResult<Owned> {
     if n < 0 {
         return Err(value_error("Buffer size must be non-negative"));
     }
+    // SAFETY: attached; the arguments are live or null.
+    let layout = unsafe { layout::from_args(n as usize, format, shape)? };
     let bytes = try_zeroed(n as usize).ok_or_else(memory_error)?;
     // SAFETY: `tp` is the Buffer type.
-    unsafe { new_object(tp, BufferData::bytes(bytes)) }
+    unsafe { new_object(tp, BufferData { bytes, layout }) }
 }
 
 unsafe extern "C" fn dealloc(obj: *mut PyObject) {
@@ -309,48 +310,13 @@ fn fill_view(memory: Option<&Memory>, v: &mut Py_buffer, flags: c_int) -> Result
     let Some(memory) = memory else {
         return Err(Refusal::Moved);
     };
-    let ndim = memory.layout.shape.len();
-    if flags & PyBUF_F_CONTIGUOUS == PyBUF_F_CONTIGUOUS
-        && memory.shape.iter().filter(|&&d| d > 1).count() > 1
-    {
-        return Err(Refusal::NotFortran);
-    }
-    let plain = flags & PyBUF_ND != PyBUF_ND;
-    // Every pointer stored (bytes, format, shape, strides) lives in `memory`, which cannot move
-    // or be freed while the export is counted, and the view holds a strong reference to the
-    // Buffer (released by PyBuffer_Release, which calls `releasebuffer`).
-    v.buf = memory.bytes.ptr.as_ptr().cast::<c_void>();
-    v.len = memory.bytes.len as Py_ssize_t;
-    v.readonly = 0;
-    v.suboffsets = ptr::null_mut();
-    v.internal = ptr::null_mut();
-    if plain {
-        // Asked for plain bytes: present the memory as unsigned bytes.
-        v.itemsize = 1;
-        v.ndim = 1;
-        v.format = if flags & PyBUF_FORMAT != 0 {
-            c"B".as_ptr().cast_mut()
-        } else {
-            ptr::null_mut()
-        };
-        v.shape = ptr::null_mut();
-        v.strides = ptr::null_mut();
-    } else {
-        v.itemsize = memory.layout.itemsize as Py_ssize_t;
-        v.ndim = ndim as c_int;
-        v.format = if flags & PyBUF_FORMAT != 0 {
-            memory.layout.format.as_ptr().cast_mut()
-        } else {
-            ptr::null_mut()
-        };
-        v.shape = memory.shape.as_ptr().cast_mut();
-        v.strides = if flags & PyBUF_STRIDES == PyBUF_STRIDES {
-            memory.strides.as_ptr().cast_mut()
-        } else {
-            ptr::null_mut()
-        };
-    }
-    Ok(())
+    // The bytes and the layout's pointers cannot move or be freed while the export is counted,
+    // and the view holds a strong reference to the Buffer (released by PyBuffer_Release, which
+    // calls `releasebuffer`).
+    let filled = memory
+        .layout
+        .fill(v, memory.bytes.ptr.as_ptr(), memory.bytes.len, false, flags);
+    filled.map_err(|Unfit::NotFortran| Refusal::NotFortran)
 }
 
 unsafe extern "C" fn releasebuffer(obj: *mut PyObject, _view: *mut Py_buffer) {
@@ -380,26 +346,54 @@ unsafe extern "C" fn repr(obj: *mut PyObject) -> *mut PyObject {
     let text = match unsafe { inner(obj) }.memory.as_ref() {
         None => "<interpchan.Buffer moved>".to_owned(),
         Some(m) => format!(
-            "<interpchan.Buffer {} bytes format={:?} shape={:?}>",
+            "<interpchan.Buffer {} bytes {}>",
             m.bytes.len,
-            m.layout.format.to_string_lossy(),
-            m.layout.shape
+            layout::describe(m.layout.layout())
         ),
     };
     // SAFETY: attached; `text` is valid UTF-8.
     unsafe { PyUnicode_FromStringAndSize(text.as_ptr().cast(), text.len() as Py_ssize_t) }
 }
 
-unsafe extern "C" fn reduce(_obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
-    type_error("a Buffer cannot be pickled or copied: send it through a channel to move it");
-    ptr::null_mut()
+/// `__reduce__`: refused, except while a send pickles an item holding this Buffer (inside a
+/// dataclass, say): it is then carried beside the pickle and moved as in a tuple, and pickles
+/// as `_carried(i)`, which gives the receiver its memoryview.
+unsafe extern "C" fn reduce(obj: *mut PyObject, _: *mut PyObject) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our live Buffer.
+    let Some(index) = (unsafe { super::carry::buffer(obj) }) else {
+        type_error("a Buffer cannot be pickled or copied: send it through a channel to move it");
+        return ptr::null_mut();
+    };
+    // SAFETY: attached; the Buffer type (not subclassable) belongs to our module, which is
+    // live while its objects are; each call returns a new reference or null.
+    let reduced = unsafe {
+        (|| -> PyResult<Owned> {
+            let module = PyType_GetModule(Py_TYPE(obj));
+            if module.is_null() {
+                return Err(PyErrSet);
+            }
+            let carried = Owned::new(PyObject_GetAttrString(module, c"_carried".as_ptr()))?;
+            let index = Owned::new(PyLong_FromSize_t(index))?;
+            let args = Owned::new(PyTuple_Pack(1, index.as_ptr()))?;
+            Owned::new(PyTuple_Pack(2, carried.as_ptr(), args.as_ptr()))
+        })()
+    };
+    reduced.map_or(ptr::null_mut(), Owned::into_ptr)
 }
 
-static mut METHODS: [PyMethodDef; 2] = [
+static mut METHODS: [PyMethodDef; 3] = [
+    method(
+        c"share",
+        super::shared_buffer::share,
+        c"share($self, /)\n--\n\nMoves this Buffer's memory (as send does) into a new, \
+immutable SharedBuffer, which any number of interpreters can receive with no copy. BufferError \
+while a view of the Buffer is alive; ValueError if it was moved.",
+    ),
     method_noargs(
         c"__reduce__",
         reduce,
-        c"Refuses: a Buffer moves through channels, it is never pickled.",
+        c"Refuses: a Buffer moves through channels, it is never pickled (inside an item being \
+sent, it is carried beside the pickle and moved).",
     ),
     END_METHOD,
 ];
@@ -424,10 +418,13 @@ static mut SLOTS: [PyType_Slot; 10] = [
     slot(Py_tp_getset, (&raw mut GETSET).cast()),
     slot(
         Py_tp_doc,
-        c"Buffer(nbytes)\n--\n\nZero-filled, writable memory owned by Rust, with the buffer \
-protocol (format 'B').\n\nSending a Buffer moves it: the receiver gets a memoryview over the \
-same memory with no copy, and this Buffer becomes empty (moved=True, len 0). Sending while a view \
-of it is alive raises BufferError."
+        c"Buffer(nbytes, *, format='B', shape=None)\n--\n\nZero-filled, writable memory owned by \
+Rust, with the buffer protocol. format is a struct format (its item size must not be zero) and \
+shape a tuple of dimensions (C order) holding exactly nbytes bytes; by default one dimension of \
+nbytes // itemsize items.\n\nSending a Buffer moves it: the receiver gets a memoryview over the \
+same memory, with the same format and shape, with no copy, and this Buffer becomes empty \
+(moved=True, len 0). Sending while a view of it is alive raises BufferError. share() turns it \
+into a SharedBuffer that many interpreters can read."
             .as_ptr() as *mut c_void,
     ),
     END_SLOT,

@@ -46,6 +46,19 @@ pub unsafe fn raise_from(exc_type: *mut PyObject, msg: &str) -> PyErrSet {
     PyErrSet
 }
 
+/// True if the pending error must pass through unchanged rather than be replaced or chained:
+/// `MemoryError`, and anything that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`).
+///
+/// # Safety
+/// Attached, with an exception set.
+pub unsafe fn passes_through() -> bool {
+    // SAFETY: per the contract; both classes are static builtins.
+    unsafe {
+        PyErr_ExceptionMatches(PyExc_Exception) == 0
+            || PyErr_ExceptionMatches(PyExc_MemoryError) != 0
+    }
+}
+
 /// Short helpers for the builtin exceptions.
 pub fn type_error(msg: &str) -> PyErrSet {
     // SAFETY: PyExc_TypeError is a static builtin class.

@@ -19,14 +19,17 @@ pub fn install() {
 #[cfg(unix)]
 extern "C" fn prepare() {
     crate::core::fork::before_fork();
+    super::tracked::before_fork();
 }
 
 #[cfg(unix)]
 extern "C" fn parent() {
+    super::tracked::after_fork_in_parent();
     crate::core::fork::after_fork_in_parent();
 }
 
 #[cfg(unix)]
 extern "C" fn child() {
+    super::tracked::after_fork_in_child();
     crate::core::fork::after_fork_in_child();
 }

@@ -1,4 +1,4 @@
-//! The module's functions: `channel`, `select`, and `_restore` (which unpickles handles).
+//! The module's functions: `channel`, `select`, `_restore` (which unpickles handles), `_close_all`.
 
 use std::ptr;
 use std::time::Instant;
@@ -11,7 +11,7 @@ use super::args::{self, parse, Param};
 use super::blocking::{wait_for, Stop};
 use super::errors::{memory_error, type_error, type_name, value_error};
 use super::failure::{raise_failure, Failed};
-use super::ffi::{Owned, PyResult};
+use super::ffi::{Owned, PyErrSet, PyResult};
 use super::from_item::received;
 use super::handles::{handle, new_handle, restore};
 use super::methods::{function, with_module_state, END_METHOD};
@@ -61,37 +61,73 @@ unsafe extern "C" fn select(
                 objects.iter().map(|o| handle(o.as_ptr())).collect();
             let (index, item) = select_item(&handles, deadline)
                 .map_err(|stop| raise_failure(state, Failed::Select(stop)))?;
-            let item = received(state, item)?;
+            let item = received(state, item, || handles[index].channel_end())?;
             Owned::new(PyTuple_Pack(2, objects[index].as_ptr(), item.as_ptr()))
         })
     }
 }
 
-/// The receivers given to `select`, each checked and held by us while we wait.
+/// The receivers given to `select`, each checked and held by us while we wait. Types are
+/// checked before anything is taken from the argument, and each element as soon as it is
+/// taken: iterating a Receiver would take (and lose) its items, so a Receiver given instead
+/// of a list of them, or an iterable whose iterator is a Receiver, is refused untouched.
 ///
 /// # Safety
 /// `receivers` is a live object; `state` this interpreter's module state.
 unsafe fn receiver_list(state: &State, receivers: *mut PyObject) -> PyResult<Vec<Owned>> {
-    // SAFETY: `receivers` is live; PySequence_List accepts any iterable.
-    let list = unsafe { Owned::new(PySequence_List(receivers))? };
-    // SAFETY: `list` is a live list we own; nobody else can change it.
-    let objects: Vec<Owned> = unsafe {
-        (0..PyList_Size(list.as_ptr()))
-            .map(|i| Owned::borrowed(PyList_GetItem(list.as_ptr(), i)))
-            .collect()
+    // SAFETY: `receivers` is live.
+    unsafe { refuse_handle(state, receivers, "a Receiver or Sender")? };
+    // SAFETY: as above; returns a new reference or null.
+    let iter = unsafe { Owned::new(PyObject_GetIter(receivers))? };
+    // SAFETY: `iter` is live.
+    unsafe {
+        refuse_handle(
+            state,
+            iter.as_ptr(),
+            "an iterable whose iterator is a handle",
+        )?
     };
-    if objects.is_empty() {
-        return Err(value_error("select() needs at least one Receiver"));
-    }
-    for obj in &objects {
+    let mut objects = Vec::new();
+    loop {
+        // SAFETY: `iter` is a live iterator; each call returns a new reference or null.
+        let next = unsafe { PyIter_Next(iter.as_ptr()) };
+        if next.is_null() {
+            // SAFETY: attached; null with no exception is the end of iteration.
+            if unsafe { !PyErr_Occurred().is_null() } {
+                return Err(PyErrSet);
+            }
+            break;
+        }
+        // SAFETY: `next` is a new reference we now own.
+        let obj = unsafe { Owned::new(next)? };
         // SAFETY: `obj` is live.
         if unsafe { Py_TYPE(obj.as_ptr()) }.cast() != state.receiver_type {
             // SAFETY: `obj` is live.
             let name = unsafe { type_name(obj.as_ptr()) };
             return Err(type_error(&format!("select() takes Receivers, not {name}")));
         }
+        objects.push(obj);
+    }
+    if objects.is_empty() {
+        return Err(value_error("select() needs at least one Receiver"));
     }
     Ok(objects)
+}
+
+/// `TypeError` if `obj` is a Sender or Receiver (`what` says what was given), before anything
+/// iterates it.
+///
+/// # Safety
+/// `obj` is a live object; `state` this interpreter's module state.
+unsafe fn refuse_handle(state: &State, obj: *mut PyObject, what: &str) -> PyResult<()> {
+    // SAFETY: `obj` is live.
+    let tp = unsafe { Py_TYPE(obj) }.cast::<PyObject>();
+    if tp == state.receiver_type || tp == state.sender_type {
+        return Err(type_error(&format!(
+            "select() takes an iterable of Receivers, not {what}: use select([rx])"
+        )));
+    }
+    Ok(())
 }
 
 /// Waits for the first item among `handles` (GIL released while blocking).
@@ -131,6 +167,45 @@ unsafe extern "C" fn restore_handle(
     }
 }
 
+unsafe extern "C" fn open_wakers(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(core::notify::open_notifiers()) }
+}
+
+unsafe extern "C" fn carried(
+    module: *mut PyObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter with our module and its arguments.
+    unsafe {
+        with_module_state(module, |state| {
+            let [index] = parse(
+                "_carried",
+                args,
+                nargs,
+                kwnames,
+                [Param::new(c"index", ptr::null_mut())],
+                1,
+                1,
+            )?;
+            let index = PyLong_AsSsize_t(index);
+            if index == -1 && !PyErr_Occurred().is_null() {
+                return Err(PyErrSet);
+            }
+            let index = usize::try_from(index)
+                .map_err(|_| value_error("_carried() takes a non-negative index"))?;
+            super::carry::carried_view(state, index)
+        })
+    }
+}
+
 unsafe extern "C" fn live_channels(
     _module: *mut PyObject,
     _args: *const *mut PyObject,
@@ -163,7 +238,40 @@ unsafe extern "C" fn collect(
     unsafe { PyLong_FromSize_t(found) }
 }
 
-pub static mut FUNCTIONS: [PyMethodDef; 7] = [
+unsafe extern "C" fn close_all(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let closed = super::tracked::close_all();
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(closed) }
+}
+
+unsafe extern "C" fn signal_slices(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let count = super::blocking::SIGNAL_SLICES.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromUnsignedLongLong(count) }
+}
+
+unsafe extern "C" fn blocked_calls(
+    _module: *mut PyObject,
+    _args: *const *mut PyObject,
+    _nargs: Py_ssize_t,
+    _kwnames: *mut PyObject,
+) -> *mut PyObject {
+    let count = super::blocking::BLOCKED_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: attached; returns a new reference or null.
+    unsafe { PyLong_FromSize_t(count) }
+}
+
+pub static mut FUNCTIONS: [PyMethodDef; 12] = [
     function(
         c"channel",
         channel,
@@ -184,6 +292,12 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_restore(reference, /)\n--\n\nThe handle a pickled channel reference names (used by pickle).",
     ),
     function(
+        c"_carried",
+        carried,
+        c"_carried(index, /)\n--\n\nThe memoryview of a Buffer carried by the item being \
+unpickled (used by pickle).",
+    ),
+    function(
         c"_live_channels",
         live_channels,
         c"_live_channels()\n--\n\nNumber of channels alive in this process (for leak checks).",
@@ -192,13 +306,35 @@ all are. TimeoutError on timeout. Fair: among ready receivers one is picked at r
         c"_live_buffers",
         live_buffers,
         c"_live_buffers()\n--\n\nNumber of Buffers that own memory in this process, all \
-interpreters (for leak checks).",
+interpreters, and of SharedBuffer memories that any holder keeps (for leak checks).",
     ),
     function(
         c"_collect",
         collect,
         c"_collect()\n--\n\nFree channels that only unreachable channels' queues hold now; return \
 how many were found (it also runs by itself; for tests).",
+    ),
+    function(
+        c"_close_all",
+        close_all,
+        c"_close_all()\n--\n\nClose every handle this interpreter holds (run when it exits); \
+return how many were open.",
+    ),
+    function(
+        c"_signal_slices",
+        signal_slices,
+        c"_signal_slices()\n--\n\nHow many times a blocked call woke up only to run signal handlers \
+(for tests: only the main thread of the main interpreter does).",
+    ),
+    function(
+        c"_blocked_calls",
+        blocked_calls,
+        c"_blocked_calls()\n--\n\nNumber of calls blocked in this process right now (for tests).",
+    ),
+    function(
+        c"_open_wakers",
+        open_wakers,
+        c"_open_wakers()\n--\n\nEvent-loop wakers open in this process (for leak checks).",
     ),
     END_METHOD,
 ];

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use pyo3_ffi::*;
 
 use crate::core::handle::End;
-use crate::core::{EndRef, Handle, LookupError, RecvEnd, SendEnd};
+use crate::core::{EndRef, Handle, Item, LookupError, RecvEnd, SendEnd};
 
 use super::args::no_args;
 use super::errors::{raise, raise_from, value_error};
@@ -15,12 +15,13 @@ use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyResult};
 use super::methods::{boolean, getset, method, none, ret, slot, with_type_state};
 use super::state::State;
+use super::tracked;
 
 /// A `Sender` or `Receiver` object: one interpreter's handle on a channel end.
 #[repr(C)]
 pub struct HandleObject<E> {
     ob_base: PyObject,
-    handle: Handle<E>,
+    handle: Arc<Handle<E>>,
 }
 
 /// What differs between the two kinds of handle.
@@ -32,6 +33,8 @@ pub trait Kind: End + Send + Sync + Sized + 'static {
     fn reference(end: &Self) -> EndRef;
     fn lookup(reference: &EndRef) -> Result<Arc<Self>, LookupError>;
     fn is_closed(handle: &Handle<Self>) -> bool;
+    /// The item that carries this end.
+    fn item(end: Arc<Self>) -> Item;
 }
 
 impl Kind for SendEnd {
@@ -49,6 +52,9 @@ impl Kind for SendEnd {
     fn is_closed(handle: &Handle<Self>) -> bool {
         handle.is_closed()
     }
+    fn item(end: Arc<Self>) -> Item {
+        Item::Sender(end)
+    }
 }
 
 impl Kind for RecvEnd {
@@ -65,6 +71,9 @@ impl Kind for RecvEnd {
     }
     fn is_closed(handle: &Handle<Self>) -> bool {
         handle.is_closed()
+    }
+    fn item(end: Arc<Self>) -> Item {
+        Item::Receiver(end)
     }
 }
 
@@ -88,7 +97,9 @@ pub unsafe fn new_handle<E: Kind>(state: &State, end: Arc<E>) -> PyResult<Owned>
     unsafe {
         let alloc: allocfunc = std::mem::transmute(PyType_GetSlot(tp, Py_tp_alloc));
         let obj = Owned::new(alloc(tp, 0))?;
-        ptr::addr_of_mut!((*obj.as_ptr().cast::<HandleObject<E>>()).handle).write(Handle::new(end));
+        let shared = Arc::new(Handle::new(end));
+        tracked::track(&shared);
+        ptr::addr_of_mut!((*obj.as_ptr().cast::<HandleObject<E>>()).handle).write(shared);
         Ok(obj)
     }
 }
@@ -187,7 +198,8 @@ pub unsafe extern "C" fn exit<E: Kind>(
 }
 
 /// `__reduce__`: a reference that `_restore` resolves in any interpreter of this process while
-/// the end has a live handle.
+/// the end has a live handle (or an item in flight holds it: while a send pickles an item,
+/// the end is recorded for the item to carry, see `carry`).
 pub unsafe extern "C" fn reduce<E: Kind>(
     slf: *mut PyObject,
     cls: *mut PyTypeObject,
@@ -206,6 +218,7 @@ pub unsafe extern "C" fn reduce<E: Kind>(
                 ));
             };
             let bytes = encode(E::CODE, &E::reference(&end));
+            super::carry::handle(E::item(end));
             let bytes = Owned::new(PyBytes_FromStringAndSize(
                 bytes.as_ptr().cast(),
                 bytes.len() as _,

@@ -5,24 +5,32 @@
 
 mod alloc;
 mod args;
+mod async_methods;
+mod async_waker;
 mod blocking;
 mod bridge;
 mod buffer;
+mod carry;
 mod errors;
 mod failure;
 mod ffi;
 mod fork;
 mod from_item;
 mod functions;
+mod give_back;
 mod handles;
+mod layout;
 mod methods;
 mod module;
 mod receiver;
 mod reserve;
 mod sender;
+mod shared_buffer;
 mod stack;
 mod state;
 mod to_item;
+mod tracked;
+mod view;
 
 pub use module::MODULE_DEF;
 

@@ -9,7 +9,7 @@ use pyo3_ffi::*;
 use super::ffi::{Owned, PyErrSet, PyResult};
 use super::functions::FUNCTIONS;
 use super::state::{self, State};
-use super::{buffer, receiver, sender};
+use super::{async_waker, buffer, receiver, sender, shared_buffer};
 
 /// Adds a new type made from `spec` to the module; returns a borrowed pointer kept in the state.
 ///
@@ -105,7 +105,10 @@ unsafe fn init(module: *mut PyObject) -> PyResult<()> {
             Owned::new(PyUnicode_InternFromString(c"receivers".as_ptr()))?.into_ptr();
         super::bridge::add_functions(module)?;
         state.buffer_type = add_type(module, &raw mut buffer::SPEC, c"Buffer")?;
+        state.shared_buffer_type = add_type(module, &raw mut shared_buffer::SPEC, c"SharedBuffer")?;
         state.receiver_type = add_type(module, &raw mut receiver::SPEC, c"Receiver")?;
+        // Held by the module only (the state needs no pointer to it).
+        Py_DECREF(add_type(module, &raw mut async_waker::SPEC, c"_Waker")?);
         // Set last: a non-null sender type marks the state as complete.
         state.sender_type = add_type(module, &raw mut sender::SPEC, c"Sender")?;
     }

@@ -7,6 +7,7 @@ use pyo3_ffi::*;
 use crate::core::{Failure, Handle, Item, RecvEnd};
 
 use super::args::{self, parse, Param};
+use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
 use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -34,7 +35,7 @@ unsafe fn recv_item(state: &State, slf: *mut PyObject, wait: Wait) -> PyResult<O
     let handle = unsafe { handle::<RecvEnd>(slf) };
     match take(handle, wait) {
         // SAFETY: as the caller guarantees.
-        Ok(item) => unsafe { received(state, item) },
+        Ok(item) => unsafe { received(state, item, || handle.channel_end()) },
         Err(Stop::Failed(Failure::Disconnected)) => {
             match super::bridge::stopped_by_error(handle.info().id) {
                 // SAFETY: as the caller guarantees.
@@ -98,8 +99,9 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     // state lookup by type is valid.
     unsafe {
         with_type_state(Py_TYPE(slf), |state| {
-            match take(handle::<RecvEnd>(slf), Wait::Until(None)) {
-                Ok(item) => received(state, item),
+            let handle = handle::<RecvEnd>(slf);
+            match take(handle, Wait::Until(None)) {
+                Ok(item) => received(state, item, || handle.channel_end()),
                 Err(Stop::Failed(Failure::Closed | Failure::Disconnected)) => Err(PyErrSet),
                 Err(stop) => Err(raise_failure(state, Failed::Recv(stop))),
             }
@@ -107,9 +109,10 @@ unsafe extern "C" fn iternext(slf: *mut PyObject) -> *mut PyObject {
     }
 }
 
-static mut METHODS: [PyMethodDef; 8] = {
-    let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
-    [
+static mut METHODS: [PyMethodDef; 9] =
+    {
+        let [clone, close, enter, exit, reduce] = handles::shared_methods::<RecvEnd>();
+        [
         method(
             c"recv",
             recv,
@@ -128,9 +131,10 @@ waiting.",
         enter,
         exit,
         reduce,
+        method(c"recv_async", async_methods::recv_async, async_methods::RECV_ASYNC_DOC),
         END_METHOD,
     ]
-};
+    };
 
 static mut GETSET: [PyGetSetDef; 3] = {
     let [closed, capacity] = handles::shared_getset::<RecvEnd>(
@@ -139,7 +143,7 @@ static mut GETSET: [PyGetSetDef; 3] = {
     [closed, capacity, END_GETSET]
 };
 
-static mut SLOTS: [PyType_Slot; 10] = {
+static mut SLOTS: [PyType_Slot; 12] = {
     let [dealloc, repr, length, boolean] = handles::shared_slots::<RecvEnd>();
     [
         dealloc,
@@ -148,6 +152,8 @@ static mut SLOTS: [PyType_Slot; 10] = {
         boolean,
         slot(Py_tp_iter, PyObject_SelfIter as *mut c_void),
         slot(Py_tp_iternext, iternext as *mut c_void),
+        slot(Py_am_aiter, async_methods::aiter as *mut c_void),
+        slot(Py_am_anext, async_methods::anext as *mut c_void),
         slot(Py_tp_methods, (&raw mut METHODS).cast()),
         slot(Py_tp_getset, (&raw mut GETSET).cast()),
         slot(

@@ -8,6 +8,7 @@ use pyo3_ffi::*;
 use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
+use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
 use super::errors::{memory_error, type_error};
 use super::failure::{raise_failure, Failed};
@@ -83,12 +84,9 @@ unsafe fn send_item(
     }
     // SAFETY: as the caller guarantees.
     let (item, moved) = unsafe { convert(state, obj)? };
-    if super::bridge::leaves_process(handle.info().id) && holds_ends(&item) {
+    if let Some(why) = super::bridge::refusal(handle.info().id, &item) {
         moved.give_back(item);
-        return Err(type_error(
-            "channel ends (Sender, Receiver) cannot be sent to another process: this Sender \
-             feeds a bridge",
-        ));
+        return Err(type_error(&format!("{why}: this Sender feeds a bridge")));
     }
     let (stop, item) = match (handle.try_send(item), wait) {
         (Ok(()), _) => return none(),
@@ -113,16 +111,10 @@ unsafe fn send_item(
     Err(unsafe { raise_failure(state, Failed::Send(stop)) })
 }
 
-/// True if `item` holds a Sender or Receiver.
-fn holds_ends(item: &crate::core::Item) -> bool {
-    let mut found = false;
-    item.visit_ends(&mut |_| found = true);
-    found
-}
-
-static mut METHODS: [PyMethodDef; 8] = {
-    let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
-    [
+static mut METHODS: [PyMethodDef; 9] =
+    {
+        let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
+        [
         method(
             c"send",
             send,
@@ -141,9 +133,10 @@ channel is full.",
         enter,
         exit,
         reduce,
+        method(c"send_async", async_methods::send_async, async_methods::SEND_ASYNC_DOC),
         END_METHOD,
     ]
-};
+    };
 
 static mut GETSET: [PyGetSetDef; 3] = {
     let [closed, capacity] = handles::shared_getset::<SendEnd>(

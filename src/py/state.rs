@@ -16,6 +16,7 @@ pub struct State {
     pub sender_type: *mut PyObject,
     pub receiver_type: *mut PyObject,
     pub buffer_type: *mut PyObject,
+    pub shared_buffer_type: *mut PyObject,
     pub channel_error: *mut PyObject,
     pub channel_closed: *mut PyObject,
     pub empty: *mut PyObject,
@@ -67,12 +68,13 @@ impl Reference for AtomicPtr<PyObject> {
 impl State {
     /// Every reference the state holds, each field named: what `traverse` visits and `clear`
     /// drops.
-    fn references(&mut self) -> [&mut *mut PyObject; 13] {
+    fn references(&mut self) -> [&mut *mut PyObject; 14] {
         references!(
             self,
             sender_type,
             receiver_type,
             buffer_type,
+            shared_buffer_type,
             channel_error,
             channel_closed,
             empty,

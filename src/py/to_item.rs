@@ -4,12 +4,16 @@ use std::ptr;
 
 use pyo3_ffi::*;
 
-use crate::core::{BufferData, Item, Layout};
+use crate::core::{BufferData, CarryingPickle, Item, Layout};
 
 use super::buffer;
-use super::errors::{memory_error, raise, raise_from, type_error, type_name, value_error};
+use super::carry;
+use super::errors::{
+    memory_error, passes_through, raise, raise_from, type_error, type_name, value_error,
+};
 use super::ffi::{critical_section, BufferView, Owned, PyErrSet, PyResult};
 use super::handles;
+use super::shared_buffer;
 use super::stack;
 use super::state::State;
 
@@ -45,6 +49,7 @@ pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, Move
         state,
         buffers: Vec::new(),
         depth: 0,
+        hashed: false,
     };
     // SAFETY: as the caller guarantees.
     let item = unsafe { converter.item(obj)? };
@@ -74,6 +79,9 @@ struct Converter<'s> {
     state: &'s State,
     buffers: Vec<Owned>,
     depth: usize,
+    /// True inside a set or frozenset element or a dict key: there an item must arrive
+    /// hashable, which a received memoryview (writable) is not.
+    hashed: bool,
 }
 
 impl Converter<'_> {
@@ -103,9 +111,11 @@ impl Converter<'_> {
             } else if tp == &raw mut PyDict_Type {
                 self.nested(|c| c.dict(obj)).map(Item::Dict)
             } else if tp == &raw mut PySet_Type {
-                self.nested(|c| c.iterable(obj)).map(Item::Set)
+                self.nested(|c| c.hashing(|c| c.iterable(obj)))
+                    .map(Item::Set)
             } else if tp == &raw mut PyFrozenSet_Type {
-                self.nested(|c| c.iterable(obj)).map(Item::FrozenSet)
+                self.nested(|c| c.hashing(|c| c.iterable(obj)))
+                    .map(Item::FrozenSet)
             } else if tp == &raw mut PyComplex_Type {
                 Ok(Item::Complex(
                     PyComplex_RealAsDouble(obj),
@@ -116,8 +126,13 @@ impl Converter<'_> {
             } else if tp.cast() == self.state.receiver_type {
                 handles::sendable(self.state, obj).map(Item::Receiver)
             } else if tp.cast() == self.state.buffer_type {
+                self.refuse_if_hashed(obj)?;
                 self.buffer(obj)
-            } else if PyObject_CheckBuffer(obj) != 0 {
+            } else if tp.cast() == self.state.shared_buffer_type {
+                self.refuse_if_hashed(obj)?;
+                Ok(Item::Shared(shared_buffer::sendable(obj)))
+            } else if PyObject_CheckBuffer(obj) != 0 && !subclass_of_buffer_type(tp) {
+                self.refuse_if_hashed(obj)?;
                 match copy_buffer(obj)? {
                     Some(data) => Ok(Item::Buffer(Box::new(data))),
                     None => self.pickled(obj),
@@ -126,6 +141,32 @@ impl Converter<'_> {
                 self.pickled(obj)
             }
         }
+    }
+
+    /// Runs `f` with `hashed` set (for set elements and dict keys).
+    fn hashing<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
+        let outer = std::mem::replace(&mut self.hashed, true);
+        let result = f(self);
+        self.hashed = outer;
+        result
+    }
+
+    /// `TypeError` for a buffer object (a Buffer or one that would be copied) inside a set
+    /// element or dict key: it would arrive as a writable memoryview, which cannot be hashed,
+    /// so the item could be sent but never received. Nothing has been moved yet.
+    ///
+    /// # Safety
+    /// `obj` is a live object.
+    unsafe fn refuse_if_hashed(&self, obj: *mut PyObject) -> PyResult<()> {
+        if !self.hashed {
+            return Ok(());
+        }
+        // SAFETY: per the contract.
+        let name = unsafe { type_name(obj) };
+        Err(type_error(&format!(
+            "cannot send a {name} inside a set, frozenset or dict key: it would arrive as a \
+             writable memoryview, which is unhashable (send bytes(...) instead)"
+        )))
     }
 
     fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PyResult<T>) -> PyResult<T> {
@@ -237,7 +278,7 @@ impl Converter<'_> {
         let mut pairs = vec_with_capacity(entries.len() as Py_ssize_t)?;
         for (key, value) in entries {
             // SAFETY: we hold references to both.
-            let key = unsafe { self.item(key.as_ptr())? };
+            let key = self.hashing(|c| unsafe { c.item(key.as_ptr()) })?;
             // SAFETY: as above.
             let value = unsafe { self.item(value.as_ptr())? };
             pairs.push((key, value));
@@ -260,6 +301,9 @@ impl Converter<'_> {
                 // SAFETY: attached; null with no exception is the end of iteration.
                 return if unsafe { PyErr_Occurred() }.is_null() {
                     Ok(items.into_boxed_slice())
+                // SAFETY: attached, with an exception set.
+                } else if unsafe { passes_through() } {
+                    Err(PyErrSet)
                 } else {
                     // SAFETY: builtin exception class.
                     Err(unsafe {
@@ -305,8 +349,11 @@ impl Converter<'_> {
 
     unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
         let (dumps, _) = self.state.pickle()?;
+        // Handles and Buffers pickled on the way are recorded, for the item to carry; each
+        // Buffer pickles as its index among the item's moved buffers, which come next.
+        let first = self.buffers.len();
         // SAFETY: attached; `dumps` and `obj` are live; the call returns a new reference.
-        let result = unsafe {
+        let (result, handles, buffers) = carry::sending(first, || unsafe {
             let protocol = Owned::new(PyLong_FromLong(5))?;
             let args = [obj, protocol.as_ptr()];
             Owned::new(PyObject_Vectorcall(
@@ -315,15 +362,12 @@ impl Converter<'_> {
                 2,
                 ptr::null_mut(),
             ))
-        };
+        });
         let Ok(pickled) = result else {
             // SAFETY: attached and an exception is set. MemoryError, and KeyboardInterrupt,
             // SystemExit and other non-`Exception` errors raised by `__reduce__` code, pass
             // through unchanged: they do not mean that the object cannot be sent.
-            if unsafe {
-                PyErr_ExceptionMatches(PyExc_Exception) == 0
-                    || PyErr_ExceptionMatches(PyExc_MemoryError) != 0
-            } {
+            if unsafe { passes_through() } {
                 return Err(PyErrSet);
             }
             // SAFETY: `obj` is live; builtin exception class.
@@ -340,7 +384,34 @@ impl Converter<'_> {
             return Err(type_error("pickle.dumps did not return bytes"));
         }
         // SAFETY: `pickled` is a live bytes object.
-        Ok(Item::Pickled(unsafe { bytes_of(pickled.as_ptr())? }))
+        let data = unsafe { bytes_of(pickled.as_ptr())? };
+        if self.hashed && !buffers.is_empty() {
+            // It would arrive holding a writable memoryview, which its hash may need.
+            return Err(type_error(
+                "cannot send a Buffer inside an object in a set, frozenset or dict key: it \
+                 would arrive as a writable memoryview, which is unhashable",
+            ));
+        }
+        for (i, b) in buffers.iter().enumerate() {
+            // SAFETY: `carry` records live Buffer objects of this interpreter.
+            let at = unsafe { self.buffer(b.as_ptr())? };
+            if !matches!(at, Item::BufferAt(index) if index == first + i) {
+                // SAFETY: builtin exception class.
+                return Err(unsafe {
+                    raise(
+                        PyExc_SystemError,
+                        "interpchan: a pickled Buffer did not get the index it was pickled with",
+                    )
+                });
+            }
+        }
+        if handles.is_empty() {
+            return Ok(Item::Pickled(data));
+        }
+        Ok(Item::PickledCarrying(Box::new(CarryingPickle {
+            data,
+            handles: handles.into_boxed_slice(),
+        })))
     }
 }
 
@@ -446,6 +517,25 @@ unsafe fn bytes_of(obj: *mut PyObject) -> PyResult<Box<[u8]>> {
     }
 }
 
+/// True for a class defined in Python that derives from a type with the buffer protocol (a
+/// `bytes`, `bytearray`, `array.array` or numpy array subclass, say): such objects are
+/// pickled, so that their type (and whatever the subclass adds) arrives, rather than copied
+/// into a plain memoryview. Types made in C (numpy's scalar types, say) are copied.
+///
+/// # Safety
+/// `tp` is a live type.
+unsafe fn subclass_of_buffer_type(tp: *mut PyTypeObject) -> bool {
+    // SAFETY: `tp` is live; PyType_GetSlot reads static and heap types alike (3.10+), and
+    // `Py_bf_getbuffer` is readable through it in the limited API from 3.11.
+    unsafe {
+        if PyType_GetFlags(tp) & Py_TPFLAGS_HEAPTYPE == 0 {
+            return false;
+        }
+        let base = PyType_GetSlot(tp, Py_tp_base).cast::<PyTypeObject>();
+        !base.is_null() && !PyType_GetSlot(base, Py_bf_getbuffer).is_null()
+    }
+}
+
 /// Copies the memory another object exports, with its format and shape (C order).
 /// `Ok(None)` if the object refuses to export, or exports Python object pointers (format
 /// `O`): it is then pickled instead.
@@ -457,8 +547,15 @@ unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
     let view = match unsafe { BufferView::get(obj, PyBUF_FULL_RO) } {
         Ok(view) => view,
         Err(PyErrSet) => {
-            // SAFETY: attached; the object has no buffer to give (numpy object arrays, say).
-            unsafe { PyErr_Clear() };
+            // SAFETY: attached and an exception is set. The object has no buffer to give
+            // (numpy object arrays, say): pickle it. MemoryError and non-`Exception` errors
+            // (a `__buffer__` interrupted by Ctrl-C) pass through instead.
+            unsafe {
+                if passes_through() {
+                    return Err(PyErrSet);
+                }
+                PyErr_Clear();
+            }
             return Ok(None);
         }
     };

@@ -80,7 +80,7 @@ fn end_of_stream_round_trips() {
 fn channel_ends_are_refused() {
     let (tx, _rx) = channel(None);
     let err = encode(S, 5, Item::List(vec![Item::Sender(tx)].into())).unwrap_err();
-    assert!(err.0.contains("channel ends"));
+    assert!(err.0.contains("channel ends"), "{err}");
 }
 
 #[test]
