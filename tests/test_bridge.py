@@ -241,23 +241,6 @@ def test_subinterpreter_sends_through_a_bridge(endpoint: str) -> None:
     worker.join()
 
 
-@pytest.mark.parametrize("transport", ["ipc", "tcp"])
-def test_three_process_pipeline_example(transport: str) -> None:
-    example = os.path.join(os.path.dirname(PEER), "..", "examples", "bridge_pipeline.py")
-    # Within the bridges' buffers (capacity + high-water marks): see docs/bridge.md, "Known
-    # issues", for the larger runs of this example that can hang.
-    n = 1000
-    out = subprocess.run(
-        [sys.executable, example, transport, str(n)],
-        capture_output=True,
-        text=True,
-        timeout=PEER_TIMEOUT,
-        check=True,
-    ).stdout
-    total = sum(i * i for i in range(n))
-    assert f"sink: {n} results, sum of squares {total}, from 1 process(es)" in out
-
-
 def test_shared_buffers_are_refused_at_send(tmp_path: object) -> None:
     endpoint = f"ipc://{tmp_path}/shared.sock"
     rx = bridge.receiver(endpoint, bind=True)
