@@ -73,4 +73,13 @@ def sender(endpoint: str, *, bind: bool = False, capacity: int | None = DEFAULT_
 @atexit.register
 def _finish_at_exit() -> None:
     if _senders:
-        _interpchan._bridge_finish(_senders, LINGER)
+        left = _interpchan._bridge_finish(_senders, LINGER)
+        if left:
+            import sys
+
+            print(
+                f"interpchan.bridge: {left} bridge sender(s) did not deliver everything within "
+                f"LINGER ({LINGER} s) at exit: what they still held is lost, and their far "
+                "receivers' streams stay open",
+                file=sys.stderr,
+            )
