@@ -200,7 +200,10 @@ class Worker:
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be non-negative")
         self._thread.join(timeout)
-        if self._thread.is_alive() or self._outcome is None:
+        # The outcome is recorded once the function returned and its interpreter is gone, just
+        # before `ended` gets its item: from then on join() answers, even if the thread is still
+        # finishing its own bookkeeping.
+        if self._outcome is None:
             raise TimeoutError("the worker is still running")
         status, payload = self._outcome
         if status == "ok":

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Regenerates every figure the README and docs/ publish, each with its run record: the benchmark
+# (docs/bench.json, the README's bench block, docs/bench.png) and docs/runs/*.json (the 10 M
+# stress soak, the demo, the Pool, asyncio and sharing benchmarks). Run it on an idle machine
+# whenever the code they measure changes, then commit what it wrote.
+# Usage: bash scripts/figures.sh [PYTHON]   (default: .venv-3.13/bin/python, made by test.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+py=${1:-.venv-3.13/bin/python}
+"$py" -m pip install -q -r scripts/requirements-bench.txt janus
+record() { "$py" scripts/record_run.py "docs/runs/$1.json" -- "$py" "${@:2}"; }
+
+"$py" bench/run.py --json docs/bench.json --update-readme
+record stress -m tests.stress --items 10000000
+record demo -m interpchan.demo
+record pool bench/pool.py --rounds 5
+record async bench/async_bench.py
+record share bench/share_bench.py --sizes 1,64,256 --receivers 1,8
