@@ -58,10 +58,11 @@ def main(argv: list[str]) -> int:
         return 2
     target, command = Path(argv[0]), argv[2:]
     commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    changed = git("diff", "--name-only", "HEAD").split()
     record: dict[str, object] = {
         "command": shlex.join(command),
-        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+        "commit": commit
+        + (f" (with uncommitted changes to {', '.join(changed)})" if changed else ""),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
     }

@@ -23,7 +23,7 @@ unsafe fn forward(
     nargs: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> PyResult<Owned> {
-    // SAFETY: per the contract; `PyType_GetModule` returns a borrowed reference to the live
+    // SAFETY: as the caller guarantees; `PyType_GetModule` returns a borrowed reference to the live
     // module that owns our type; the argument vector is copied with `slf` in front.
     unsafe {
         let module = PyType_GetModule(tp);

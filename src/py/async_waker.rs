@@ -29,7 +29,7 @@ pub struct WakerObject {
 /// # Safety
 /// `obj` is a live `_Waker`.
 unsafe fn notifier<'a>(obj: *mut PyObject) -> &'a Arc<Notifier> {
-    // SAFETY: per the contract, `obj` is a `WakerObject` initialised by `new`.
+    // SAFETY: as the caller guarantees, `obj` is a `WakerObject` initialised by `new`.
     unsafe { &(*obj.cast::<WakerObject>()).notifier }
 }
 
@@ -106,7 +106,7 @@ unsafe fn one_handle(
     nargs: Py_ssize_t,
     kwnames: *mut PyObject,
 ) -> PyResult<(Arc<ChannelInfo>, bool)> {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     unsafe {
         if nargs != 1 || (!kwnames.is_null() && PyTuple_Size(kwnames) != 0) {
             return Err(type_error(&format!("{name}() takes one handle")));

@@ -52,7 +52,7 @@ pub unsafe fn raise_from(exc_type: *mut PyObject, msg: &str) -> PyErrSet {
 /// # Safety
 /// Attached, with an exception set.
 pub unsafe fn passes_through() -> bool {
-    // SAFETY: per the contract; both classes are static builtins.
+    // SAFETY: as the caller guarantees; both classes are static builtins.
     unsafe {
         PyErr_ExceptionMatches(PyExc_Exception) == 0
             || PyErr_ExceptionMatches(PyExc_MemoryError) != 0

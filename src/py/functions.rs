@@ -167,16 +167,6 @@ unsafe extern "C" fn restore_handle(
     }
 }
 
-unsafe extern "C" fn open_wakers(
-    _module: *mut PyObject,
-    _args: *const *mut PyObject,
-    _nargs: Py_ssize_t,
-    _kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: attached; returns a new reference or null.
-    unsafe { PyLong_FromSize_t(core::notify::open_notifiers()) }
-}
-
 unsafe extern "C" fn carried(
     module: *mut PyObject,
     args: *const *mut PyObject,
@@ -206,69 +196,37 @@ unsafe extern "C" fn carried(
     }
 }
 
-unsafe extern "C" fn live_channels(
-    _module: *mut PyObject,
-    _args: *const *mut PyObject,
-    _nargs: Py_ssize_t,
-    _kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: attached; returns a new reference or null.
-    unsafe { PyLong_FromSize_t(core::registry::live_channels()) }
+/// Module functions of no arguments that return a count (for tests and leak checks): each
+/// `name => expression` becomes `name()` returning that `usize` as an int.
+macro_rules! count_functions {
+    ($($(#[$doc:meta])* $name:ident => $count:expr;)+) => {$(
+        $(#[$doc])*
+        unsafe extern "C" fn $name(
+            _module: *mut PyObject,
+            _args: *const *mut PyObject,
+            _nargs: Py_ssize_t,
+            _kwnames: *mut PyObject,
+        ) -> *mut PyObject {
+            let count: usize = $count;
+            // SAFETY: attached (module functions are called with the GIL held); returns a new
+            // reference or null.
+            unsafe { PyLong_FromSize_t(count) }
+        }
+    )+};
 }
 
-unsafe extern "C" fn live_buffers(
-    _module: *mut PyObject,
-    _args: *const *mut PyObject,
-    _nargs: Py_ssize_t,
-    _kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // SAFETY: attached; returns a new reference or null.
-    unsafe { PyLong_FromSize_t(core::live_buffers()) }
-}
-
-unsafe extern "C" fn collect(
-    _module: *mut PyObject,
-    _args: *const *mut PyObject,
-    _nargs: Py_ssize_t,
-    _kwnames: *mut PyObject,
-) -> *mut PyObject {
-    // Pure Rust; nothing it frees is a Python object. Other interpreters go on meanwhile.
-    let found = super::ffi::allow_threads(core::collect::collect);
-    // SAFETY: attached again; returns a new reference or null.
-    unsafe { PyLong_FromSize_t(found) }
-}
-
-unsafe extern "C" fn close_all(
-    _module: *mut PyObject,
-    _args: *const *mut PyObject,
-    _nargs: Py_ssize_t,
-    _kwnames: *mut PyObject,
-) -> *mut PyObject {
-    let closed = super::tracked::close_all();
-    // SAFETY: attached; returns a new reference or null.
-    unsafe { PyLong_FromSize_t(closed) }
-}
-
-unsafe extern "C" fn signal_slices(
-    _module: *mut PyObject,
-    _args: *const *mut PyObject,
-    _nargs: Py_ssize_t,
-    _kwnames: *mut PyObject,
-) -> *mut PyObject {
-    let count = super::blocking::SIGNAL_SLICES.load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: attached; returns a new reference or null.
-    unsafe { PyLong_FromUnsignedLongLong(count) }
-}
-
-unsafe extern "C" fn blocked_calls(
-    _module: *mut PyObject,
-    _args: *const *mut PyObject,
-    _nargs: Py_ssize_t,
-    _kwnames: *mut PyObject,
-) -> *mut PyObject {
-    let count = super::blocking::BLOCKED_CALLS.load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: attached; returns a new reference or null.
-    unsafe { PyLong_FromSize_t(count) }
+count_functions! {
+    open_wakers => core::notify::open_notifiers();
+    live_channels => core::registry::live_channels();
+    live_buffers => core::live_buffers();
+    /// Pure Rust; nothing it frees is a Python object. Other interpreters go on meanwhile.
+    collect => super::ffi::allow_threads(core::collect::collect);
+    close_all => super::tracked::close_all();
+    signal_slices => usize::try_from(
+        super::blocking::SIGNAL_SLICES.load(std::sync::atomic::Ordering::Relaxed),
+    )
+    .unwrap_or(usize::MAX);
+    blocked_calls => super::blocking::BLOCKED_CALLS.load(std::sync::atomic::Ordering::Relaxed);
 }
 
 pub static mut FUNCTIONS: [PyMethodDef; 12] = [

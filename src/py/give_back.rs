@@ -62,11 +62,11 @@ impl Taken {
 /// # Safety
 /// Attached, with an exception set.
 pub unsafe fn interrupted() -> bool {
-    // SAFETY: per the contract.
+    // SAFETY: as the caller guarantees.
     if unsafe { PyErr_ExceptionMatches(PyExc_Exception) } == 0 {
         return true;
     }
-    // SAFETY: per the contract: take the error (what follows calls into Python), then set it
+    // SAFETY: as the caller guarantees: take the error (what follows calls into Python), then set it
     // again whatever the answer.
     unsafe {
         let exc = PyErr_GetRaisedException();
@@ -232,7 +232,7 @@ unsafe fn restore(part: Part) -> Option<Restored> {
 /// # Safety
 /// Attached; `bytes` is a bytes object.
 unsafe fn copy_of(bytes: &Owned) -> Option<Box<[u8]>> {
-    // SAFETY: per the contract: `size` bytes at `data`, valid while `bytes` lives.
+    // SAFETY: as the caller guarantees: `size` bytes at `data`, valid while `bytes` lives.
     unsafe {
         let data = PyBytes_AsString(bytes.as_ptr()).cast::<u8>();
         let size = PyBytes_Size(bytes.as_ptr()) as usize;

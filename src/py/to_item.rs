@@ -161,7 +161,7 @@ impl Converter<'_> {
         if !self.hashed {
             return Ok(());
         }
-        // SAFETY: per the contract.
+        // SAFETY: as the caller guarantees.
         let name = unsafe { type_name(obj) };
         Err(type_error(&format!(
             "cannot send a {name} inside a set, frozenset or dict key: it would arrive as a \
