@@ -42,6 +42,7 @@ def source(out: str, n: int) -> None:
 
 
 def work(inp: str, out: str) -> None:
+    interpchan.bridge.LINGER = 300.0  # as in source: the sink may still be reading at exit
     rx = interpchan.bridge.receiver(inp)
     tx = interpchan.bridge.sender(out, bind=True)
     workers = [interpchan.spawn(square, rx, tx) for _ in range(WORKERS)]

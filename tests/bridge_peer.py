@@ -32,6 +32,15 @@ def main() -> None:
         if role != "send-no-close":
             tx.close()
         # send-no-close: interpreter exit must flush and end the stream (bounded linger).
+    elif role == "send-many":
+        import interpchan.bridge
+
+        # Far more numbers than every buffer on the way holds; the receiver is slower, so its
+        # queues are full when this sender ends its stream and closes.
+        interpchan.bridge.LINGER = 300.0
+        with interpchan.bridge.sender(endpoint, bind=bind) as tx:
+            for i in range(int(sys.argv[3])):
+                tx.send(i)
     elif role == "recv":
         import interpchan.bridge
 

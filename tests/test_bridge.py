@@ -146,6 +146,27 @@ def test_interpreter_exit_flushes_open_senders(endpoint: str) -> None:
     assert result(proc) is None
 
 
+@pytest.mark.parametrize("receiver_binds", [True, False])
+def test_a_sender_that_ends_under_back_pressure_loses_nothing(
+    endpoint: str, receiver_binds: bool
+) -> None:
+    # 20000 items, far more than the buffers between the two processes hold, read one at a time
+    # through a 1-item channel: the receiving side's queues are full when the sender ends its
+    # stream. (libzmq 4.3 drops what an ipc connection still holds when its sending side closes
+    # then; the sender bridge keeps its connection until the receiver has closed it.)
+    n = 20_000
+    rx = bridge.receiver(endpoint, bind=receiver_binds, capacity=1)
+    proc = peer("send-many", endpoint, n, bind=not receiver_binds)
+    got = []
+    while True:
+        try:
+            got.append(rx.recv(timeout=PEER_TIMEOUT))
+        except interpchan.ChannelClosed:
+            break
+    assert got == list(range(n))
+    assert result(proc) is None
+
+
 def test_fan_in_ends_after_every_sender_that_began(endpoint: str) -> None:
     rx = bridge.receiver(endpoint, bind=True)
     env = dict(os.environ, PEER_BIND="0")

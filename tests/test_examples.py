@@ -97,9 +97,9 @@ def test_async_server_example() -> None:
 )
 @pytest.mark.parametrize("transport", ["ipc", "tcp"])
 def test_bridge_pipeline_example(transport: str) -> None:
-    # 3 processes over ipc:// or tcp://127.0.0.1. 1000 items: within the bridges' buffers
-    # (docs/bridge.md, "Known issues", on larger runs of this example).
-    n = 1000
+    # 3 processes over ipc:// or tcp://127.0.0.1. 20000 items: far more than the bridges'
+    # buffers hold, so back-pressure engages and the stages end with full queues downstream.
+    n = 20_000
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "examples", "bridge_pipeline.py"), transport, str(n)],
         capture_output=True,

@@ -63,6 +63,8 @@ struct Bridge {
     channel: u64,
     is_sender: bool,
     stop: Arc<AtomicBool>,
+    /// Set by a sender bridge's thread as it ends: whether everything went out.
+    delivered: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -105,16 +107,16 @@ pub fn leaves_process(channel: u64) -> bool {
 fn socket(
     kind: zmq::SocketType,
     endpoint: &str,
-    bind: bool,
 ) -> Result<(zmq::Context, zmq::Socket), BridgeError> {
     if !(endpoint.starts_with("tcp://") || endpoint.starts_with("ipc://")) {
         return Err(BridgeError::Endpoint(format!(
             "a bridge endpoint is tcp://host:port or ipc://path, not {endpoint:?}"
         )));
     }
-    let zmq_err = |what: &str, e: zmq::Error| BridgeError::Zmq(format!("{what} {endpoint:?}: {e}"));
     let ctx = zmq::Context::new();
-    let sock = ctx.socket(kind).map_err(|e| zmq_err("socket for", e))?;
+    let sock = ctx
+        .socket(kind)
+        .map_err(|e| zmq_err("socket for", endpoint, e))?;
     let setup = || -> Result<(), zmq::Error> {
         sock.set_sndhwm(HWM)?;
         sock.set_rcvhwm(HWM)?;
@@ -123,17 +125,31 @@ fn socket(
         sock.set_ipv6(true)?;
         Ok(())
     };
-    setup().map_err(|e| zmq_err("setting up", e))?;
-    if bind {
-        sock.bind(endpoint).map_err(|e| zmq_err("cannot bind", e))?;
-    } else {
-        sock.connect(endpoint)
-            .map_err(|e| zmq_err("cannot connect to", e))?;
-    }
+    setup().map_err(|e| zmq_err("setting up", endpoint, e))?;
     Ok((ctx, sock))
 }
 
-fn register(channel: u64, is_sender: bool, stop: Arc<AtomicBool>) -> u64 {
+fn zmq_err(what: &str, endpoint: &str, e: zmq::Error) -> BridgeError {
+    BridgeError::Zmq(format!("{what} {endpoint:?}: {e}"))
+}
+
+/// Binds or connects `sock` to `endpoint`.
+fn attach(sock: &zmq::Socket, endpoint: &str, bind: bool) -> Result<(), BridgeError> {
+    if bind {
+        sock.bind(endpoint)
+            .map_err(|e| zmq_err("cannot bind", endpoint, e))
+    } else {
+        sock.connect(endpoint)
+            .map_err(|e| zmq_err("cannot connect to", endpoint, e))
+    }
+}
+
+fn register(
+    channel: u64,
+    is_sender: bool,
+    stop: Arc<AtomicBool>,
+    delivered: Arc<AtomicBool>,
+) -> u64 {
     with_registry(|r| {
         let id = r.next;
         r.next += 1;
@@ -144,6 +160,7 @@ fn register(channel: u64, is_sender: bool, stop: Arc<AtomicBool>) -> u64 {
                 channel,
                 is_sender,
                 stop,
+                delivered,
                 thread: None,
             },
         );
@@ -172,19 +189,26 @@ pub fn sender(
     bind: bool,
     capacity: Option<usize>,
 ) -> Result<(Arc<SendEnd>, u64), BridgeError> {
-    let (ctx, sock) = socket(zmq::PUSH, endpoint, bind)?;
+    let (ctx, sock) = socket(zmq::PUSH, endpoint)?;
+    // Watching the connections starts before there is any, so that none is missed.
+    let mut peers = Peers::watch(&ctx, &sock).map_err(|e| zmq_err("watching", endpoint, e))?;
+    attach(&sock, endpoint, bind)?;
     let (tx, rx) = try_channel(capacity).map_err(|_| BridgeError::OutOfMemory)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let id = register(tx.info.id, true, stop.clone());
+    let delivered = Arc::new(AtomicBool::new(false));
+    let id = register(tx.info.id, true, stop.clone(), delivered.clone());
     SENDER_BRIDGES.fetch_add(1, Ordering::AcqRel);
     let rx = Handle::new(rx);
     let run = move || {
-        forward_out(&sock, &rx, &stop);
+        let done = forward_out(&sock, &mut peers, &rx, &stop);
         drop(rx);
-        // Closing the socket hands its queue to the context; ending the context waits (at most
-        // the socket's linger, LINGER) until ZeroMQ has written it.
+        // Delivered: every receiver has closed its connection, nothing is left to write. Given
+        // up (finishing took longer than the linger): what ZeroMQ still holds is dropped now.
+        let _ = sock.set_linger(0);
+        drop(peers);
         drop(sock);
         drop(ctx);
+        delivered.store(done, Ordering::Release);
         SENDER_BRIDGES.fetch_sub(1, Ordering::AcqRel);
         deregister(id);
     };
@@ -192,9 +216,89 @@ pub fn sender(
     Ok((tx, id))
 }
 
-/// The sender bridge's loop: forward every item until no local Sender remains (or `stop`), then
-/// end the stream.
-fn forward_out(sock: &zmq::Socket, rx: &Handle<RecvEnd>, stop: &AtomicBool) {
+/// The connections of a sender bridge's socket, followed through a ZeroMQ socket monitor.
+///
+/// A sender bridge must not close its connection to a receiver before that receiver has read
+/// everything: libzmq 4.3 drops what an `ipc://` connection still holds in the kernel when the
+/// sending side closes it while the receiving side's queue is at its high-water mark (the
+/// hang-up is seen while its input is stopped; libzmq issue 4660). A bridge receiver closes its
+/// socket only once every stream it reads has ended, so the sender bridge, after its
+/// end-of-stream, keeps its socket open until its receivers have closed their connections.
+struct Peers {
+    monitor: zmq::Socket,
+    /// Connections open now (accepted or made, not yet broken).
+    open: i64,
+    /// Whether any connection was ever open.
+    ever: bool,
+}
+
+impl Peers {
+    fn watch(ctx: &zmq::Context, sock: &zmq::Socket) -> Result<Peers, zmq::Error> {
+        // The inproc name is per context, and each bridge has its own context.
+        const AT: &str = "inproc://interpchan-bridge-peers";
+        let events = zmq::SocketEvent::CONNECTED as i32
+            | zmq::SocketEvent::ACCEPTED as i32
+            | zmq::SocketEvent::DISCONNECTED as i32;
+        sock.monitor(AT, events)?;
+        let monitor = ctx.socket(zmq::PAIR)?;
+        monitor.set_linger(0)?;
+        monitor.connect(AT)?;
+        Ok(Peers {
+            monitor,
+            open: 0,
+            ever: false,
+        })
+    }
+
+    /// Takes in the events reported so far, waiting at most `wait_ms` for the first.
+    fn update(&mut self, wait_ms: i64) {
+        if !matches!(self.monitor.poll(zmq::POLLIN, wait_ms), Ok(n) if n > 0) {
+            return;
+        }
+        // An event is two frames: 2 bytes event (little-endian), 4 bytes value; the endpoint.
+        while let Ok(frames) = self.monitor.recv_multipart(zmq::DONTWAIT) {
+            let Some(event) = frames.first().and_then(|f| f.get(..2)) else {
+                continue;
+            };
+            match zmq::SocketEvent::from_raw(u16::from_le_bytes([event[0], event[1]])) {
+                zmq::SocketEvent::CONNECTED | zmq::SocketEvent::ACCEPTED => {
+                    self.open += 1;
+                    self.ever = true;
+                }
+                zmq::SocketEvent::DISCONNECTED => self.open -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits until a receiver has connected and every receiver has closed its connection: true
+    /// then; false if the deadline (set once finishing) passes first.
+    fn wait_closed(&mut self, stop: &AtomicBool, deadline: &mut Option<Instant>) -> bool {
+        loop {
+            self.update(0);
+            if self.ever && self.open <= 0 {
+                return true;
+            }
+            if stop.load(Ordering::Acquire) {
+                let d = *deadline.get_or_insert_with(|| Instant::now() + linger());
+                if Instant::now() >= d {
+                    return false;
+                }
+            }
+            self.update(TICK_MS);
+        }
+    }
+}
+
+/// The sender bridge's loop: forward every item until no local Sender remains (or `stop`), end
+/// the stream, then wait until the receivers have closed their connections. True if it all
+/// went out; false if given up (finishing took longer than the linger, or the socket failed).
+fn forward_out(
+    sock: &zmq::Socket,
+    peers: &mut Peers,
+    rx: &Handle<RecvEnd>,
+    stop: &AtomicBool,
+) -> bool {
     let stream: [u8; 16] = rand_stream();
     let mut seq = 0u64;
     let mut deadline = None;
@@ -222,13 +326,13 @@ fn forward_out(sock: &zmq::Socket, rx: &Handle<RecvEnd>, stop: &AtomicBool) {
         };
         seq += 1;
         if !send_frames(sock, frames, stop, &mut deadline) {
-            // Given up (finishing took longer than the linger): the far receiver's stream stays
-            // open, since the end-of-stream cannot be sent either.
-            return;
+            // The far receiver's stream stays open, since the end-of-stream cannot be sent
+            // either.
+            return false;
         }
     }
-    let mut deadline = deadline.or_else(|| Some(Instant::now() + linger()));
-    send_frames(sock, wire::end_frames(stream, seq), stop, &mut deadline);
+    send_frames(sock, wire::end_frames(stream, seq), stop, &mut deadline)
+        && peers.wait_closed(stop, &mut deadline)
 }
 
 /// Sends one message once the peer's queue has room (the high-water mark), looking every tick
@@ -272,11 +376,17 @@ pub fn receiver(
     bind: bool,
     capacity: Option<usize>,
 ) -> Result<(Arc<RecvEnd>, u64), BridgeError> {
-    let (ctx, sock) = socket(zmq::PULL, endpoint, bind)?;
+    let (ctx, sock) = socket(zmq::PULL, endpoint)?;
+    attach(&sock, endpoint, bind)?;
     let (tx, rx) = try_channel(capacity).map_err(|_| BridgeError::OutOfMemory)?;
     let stop = Arc::new(AtomicBool::new(false));
     let channel = rx.info.id;
-    let id = register(channel, false, stop.clone());
+    let id = register(
+        channel,
+        false,
+        stop.clone(),
+        Arc::new(AtomicBool::new(true)),
+    );
     let tx = Handle::new(tx);
     let run = move || {
         if let Err(why) = forward_in(&sock, &tx, &stop) {
@@ -400,32 +510,37 @@ fn deregister(id: u64) {
 }
 
 /// Tells the sender bridges `ids` to finish (deliver what their channel holds now, then end
-/// their streams) and waits until they have, or until `linger` has passed. Returns how many had
-/// not finished by then.
+/// their streams, then wait for their receivers to close their connections) and waits until
+/// they have, or until `linger` has passed. Returns how many had not delivered everything by
+/// then.
 pub fn finish(ids: &[u64], linger: Duration) -> usize {
     LINGER_MS.store(
         linger.as_millis().min(u64::MAX as u128) as u64,
         Ordering::Release,
     );
-    let threads: Vec<JoinHandle<()>> = with_registry(|r| {
+    let threads: Vec<(JoinHandle<()>, Arc<AtomicBool>)> = with_registry(|r| {
         let mut threads = Vec::new();
         for b in r.bridges.values_mut() {
             if !(b.is_sender && ids.contains(&b.id)) {
                 continue;
             }
             b.stop.store(true, Ordering::Release);
-            threads.extend(b.thread.take());
+            if let Some(t) = b.thread.take() {
+                threads.push((t, b.delivered.clone()));
+            }
         }
         threads
     });
     let deadline = Instant::now() + linger;
     let mut left = threads;
     while !left.is_empty() && Instant::now() < deadline {
-        left.retain(|t| !t.is_finished());
-        if !left.is_empty() {
-            std::thread::sleep(Duration::from_millis(5));
+        if left.iter().all(|(t, _)| t.is_finished()) {
+            break;
         }
+        std::thread::sleep(Duration::from_millis(5));
     }
+    // Still running, or ended without delivering everything (gave up at the deadline).
+    left.retain(|(t, delivered)| !(t.is_finished() && delivered.load(Ordering::Acquire)));
     left.len()
 }
 
