@@ -53,14 +53,17 @@ def main() -> None:
 
         with zmq.Context() as ctx, ctx.socket(zmq.PULL) as sock:
             sock.connect(endpoint)
-            got = []
+            got: list = []
+            batches = 0
             while True:
-                kind, _stream, seq, item = wire_py.decode(sock.recv_multipart())
+                kind, _stream, seq, batch = wire_py.decode(sock.recv_multipart())
                 if kind == "end":
                     got.append(("end", seq))
                     break
-                got.append(item.tolist() if isinstance(item, memoryview) else item)
-        sys.stdout.buffer.write(pickle.dumps(got))
+                assert seq == len(got)  # in order, none lost
+                batches += len(batch) > 1
+                got.extend(x.tolist() if isinstance(x, memoryview) else x for x in batch)
+        sys.stdout.buffer.write(pickle.dumps((got, batches)))
     elif role == "zmq-write":
         import wire_py
         import zmq

@@ -208,7 +208,24 @@ def test_pyzmq_program_reads_the_wire_format(endpoint: str) -> None:
         tx.send(item)
     tx.send(memoryview(bytes(range(8))).cast("B").cast("h", [2, 2]))
     tx.close()
-    assert result(proc) == [*sent, [[256, 770], [1284, 1798]], ("end", len(sent) + 1)]
+    got, _ = result(proc)
+    assert got == [*sent, [[256, 770], [1284, 1798]], ("end", len(sent) + 1)]
+
+
+def test_pyzmq_program_reads_batches(endpoint: str) -> None:
+    # Items that wait in the sender bridge's channel go out as batches (wire version 2): here
+    # the reader connects only after 900 items (and a buffer, which is never batched) are in.
+    tx = bridge.sender(endpoint, bind=True)
+    sent: list = [(i, str(i)) for i in range(600)]
+    sent += [memoryview(b"buffer")]
+    sent += [{"i": i} for i in range(300)]
+    for item in sent:
+        tx.send(item)
+    proc = peer("zmq-read", endpoint)
+    tx.close()
+    got, batches = result(proc)
+    assert got == [*[plain(x) for x in sent], ("end", len(sent))]
+    assert batches >= 2
 
 
 def test_pyzmq_program_writes_the_wire_format(endpoint: str) -> None:

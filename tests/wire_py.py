@@ -1,4 +1,4 @@
-"""A small pure-Python reader and writer of interpchan's bridge wire format (version 1).
+"""A small pure-Python reader and writer of interpchan's bridge wire format (versions 1 and 2).
 
 What a plain pyzmq program needs to talk to a bridge (docs/bridge.md has the full format):
 None, bool, int (64-bit), float, str, bytes, tuple, list, dict and copied buffers.
@@ -10,8 +10,8 @@ import struct
 from typing import Any
 
 MAGIC = b"ICHN"
-VERSION = 1
-KIND_ITEM, KIND_END = 1, 2
+VERSION, VERSION_BATCH = 1, 2
+KIND_ITEM, KIND_END, KIND_BATCH = 1, 2, 3
 T_NONE, T_FALSE, T_TRUE, T_INT, T_FLOAT, T_STR, T_BYTES = 0x00, 0x01, 0x02, 0x03, 0x05, 0x07, 0x09
 T_TUPLE, T_LIST, T_DICT, T_BUFFER = 0x0A, 0x0B, 0x0C, 0x0F
 
@@ -65,14 +65,31 @@ def encode(stream: bytes, seq: int, obj: Any) -> list[bytes]:
     return [header(KIND_ITEM, stream, seq), bytes(body), *frames]
 
 
-def decode(frames: list[bytes]) -> tuple[str, bytes, int, Any]:
-    """("item" or "end", stream id, sequence number or count, item or None)."""
+def decode(frames: list[bytes]) -> tuple[str, bytes, int, list[Any]]:
+    """("items" or "end", stream id, first item's sequence number or the count, the items).
+
+    An item message holds one item; a batch (version 2) several, none with buffers.
+    """
     head = frames[0]
-    assert head[:4] == MAGIC and head[4] == VERSION and len(head) == 30, head
     kind, stream, (seq,) = head[5], head[6:22], struct.unpack("<Q", head[22:30])
+    version = VERSION_BATCH if kind == KIND_BATCH else VERSION
+    assert head[:4] == MAGIC and head[4] == version and len(head) == 30, head
     if kind == KIND_END:
-        return ("end", stream, seq, None)
-    body, bufs, pos = frames[1], iter(frames[2:]), 0
+        return ("end", stream, seq, [])
+    if kind == KIND_BATCH:
+        (count,), at, items = struct.unpack_from("<Q", frames[1]), 8, []
+        for _ in range(count):
+            (n,) = struct.unpack_from("<Q", frames[1], at)
+            items.append(decode_body(frames[1][at + 8 : at + 8 + n], []))
+            at += 8 + n
+        assert at == len(frames[1])
+        return ("items", stream, seq, items)
+    return ("items", stream, seq, [decode_body(frames[1], frames[2:])])
+
+
+def decode_body(body: bytes, frames: list[bytes]) -> Any:
+    """One item from its body and buffer frames."""
+    bufs, pos = iter(frames), 0
 
     def u64() -> int:
         nonlocal pos
@@ -110,4 +127,6 @@ def decode(frames: list[bytes]) -> tuple[str, bytes, int, Any]:
             return memoryview(next(bufs)).cast("B").cast(fmt, shape)
         raise ValueError(f"wire_py: tag {tag:#x} not handled here")
 
-    return ("item", stream, seq, get())
+    item = get()
+    assert pos == len(body)
+    return item

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::channel::{try_channel, RecvEnd, SendEnd};
 use super::handle::{Failure, Handle};
-use super::wire::{self, Message};
+use super::wire::{self, item_frames, Batch, Message};
 
 /// High-water mark (messages queued per connection) of every bridge socket.
 pub const HWM: i32 = 1000;
@@ -34,6 +34,10 @@ static LINGER_MS: AtomicU64 = AtomicU64::new(LINGER.as_millis() as u64);
 fn linger() -> Duration {
     Duration::from_millis(LINGER_MS.load(Ordering::Acquire))
 }
+/// Most items a sender bridge puts in one batch message.
+const BATCH_ITEMS: u64 = 256;
+/// A sender bridge ends a batch once its body reaches this many bytes.
+const BATCH_BYTES: usize = 32 << 10;
 /// How often a blocked bridge thread looks whether it should stop.
 const TICK_MS: i64 = 50;
 
@@ -302,6 +306,7 @@ fn forward_out(
     let stream: [u8; 16] = rand_stream();
     let mut seq = 0u64;
     let mut deadline = None;
+    let mut batch = Batch::new();
     loop {
         let item = if stop.load(Ordering::Acquire) {
             // Finishing: deliver what is queued now, then end.
@@ -318,14 +323,41 @@ fn forward_out(
                 Err(_) => break,
             }
         };
-        let frames = match wire::encode(stream, seq, item) {
-            Ok(frames) => frames,
-            // Refused at send before it is queued (leaves_process): cannot happen, but never
-            // send a partial stream.
-            Err(_) => continue,
-        };
-        seq += 1;
-        if !send_frames(sock, frames, stop, &mut deadline) {
+        // What the channel holds already goes out in batches (one message each, one wakeup of
+        // each thread on the way); nothing waits for more to come.
+        let mut first = seq;
+        let mut next = Some(item);
+        while let Some(item) = next.take() {
+            match batch.push(item) {
+                Ok(None) => seq += 1,
+                Ok(Some(alone)) => {
+                    // Carries buffers: sent alone, after what the batch holds.
+                    if !batch.is_empty()
+                        && !send_frames(sock, batch.take_frames(stream, first), stop, &mut deadline)
+                    {
+                        return false;
+                    }
+                    if !send_frames(sock, item_frames(stream, seq, alone), stop, &mut deadline) {
+                        return false;
+                    }
+                    seq += 1;
+                    first = seq;
+                }
+                // Refused at send before it is queued (leaves_process): cannot happen, but
+                // never send a partial stream.
+                Err(_) => {}
+            }
+            if batch.len() >= BATCH_ITEMS || batch.bytes() >= BATCH_BYTES {
+                if !send_frames(sock, batch.take_frames(stream, first), stop, &mut deadline) {
+                    return false;
+                }
+                first = seq;
+            }
+            next = rx.try_recv().ok();
+        }
+        if !batch.is_empty()
+            && !send_frames(sock, batch.take_frames(stream, first), stop, &mut deadline)
+        {
             // The far receiver's stream stays open, since the end-of-stream cannot be sent
             // either.
             return false;
@@ -335,6 +367,10 @@ fn forward_out(
         && peers.wait_closed(stop, &mut deadline)
 }
 
+/// Frames shorter than this are copied into ZeroMQ's message (small ones live inside it);
+/// longer ones are handed over without a copy.
+const COPY_BELOW: usize = 64 << 10;
+
 /// Sends one message once the peer's queue has room (the high-water mark), looking every tick
 /// whether to give up: false if the deadline (set once finishing) passes, or on an error.
 fn send_frames(
@@ -343,9 +379,22 @@ fn send_frames(
     stop: &AtomicBool,
     deadline: &mut Option<Instant>,
 ) -> bool {
+    let n = frames.len();
+    let mut frames = frames.into_iter();
+    let Some(head) = frames.next() else {
+        return true;
+    };
+    let more = if n > 1 { zmq::SNDMORE } else { 0 };
+    // The header goes first, without waiting; only if the queue is full does the thread wait
+    // (polling costs a system call per message).
     loop {
+        match sock.send(&head[..], zmq::DONTWAIT | more) {
+            Ok(()) => break,
+            Err(zmq::Error::EAGAIN) => {}
+            Err(_) => return false,
+        }
         match sock.poll(zmq::POLLOUT, TICK_MS) {
-            Ok(n) if n > 0 => break,
+            Ok(ready) if ready > 0 => {}
             Ok(_) => {
                 if stop.load(Ordering::Acquire) {
                     let d = *deadline.get_or_insert_with(|| Instant::now() + linger());
@@ -357,12 +406,16 @@ fn send_frames(
             Err(_) => return false,
         }
     }
-    // Room for the first part means room for the whole message (ZeroMQ counts messages);
-    // each buffer's memory is handed to ZeroMQ, not copied.
-    let n = frames.len();
-    for (i, frame) in frames.into_iter().enumerate() {
-        let flags = if i + 1 < n { zmq::SNDMORE } else { 0 };
-        if sock.send(zmq::Message::from(frame), flags).is_err() {
+    // Once the first part is queued, the rest of the message is accepted at once (ZeroMQ
+    // counts messages against the high-water mark); big buffers are handed over, not copied.
+    for (i, frame) in frames.enumerate() {
+        let flags = if i + 2 < n { zmq::SNDMORE } else { 0 };
+        let sent = if frame.len() < COPY_BELOW {
+            sock.send(&frame[..], flags)
+        } else {
+            sock.send(zmq::Message::from(frame), flags)
+        };
+        if sent.is_err() {
             return false;
         }
     }
@@ -420,68 +473,45 @@ fn forward_in(sock: &zmq::Socket, tx: &Handle<SendEnd>, stop: &AtomicBool) -> Re
     let mut streams: HashMap<[u8; 16], Stream> = HashMap::new();
     let mut parts: Vec<zmq::Message> = Vec::new();
     let gone = || stop.load(Ordering::Acquire) || tx.info().receivers_gone();
+    let failed = |e: zmq::Error| format!("the bridge's socket failed: {e}");
+    let refused = |why: String| {
+        format!("a message from the network was refused ({why}); the bridge closed its connections")
+    };
     loop {
         if gone() {
             return Ok(());
         }
-        match sock.poll(zmq::POLLIN, TICK_MS) {
-            Ok(0) => continue,
-            Ok(_) => {}
-            Err(e) => return Err(format!("the bridge's socket failed: {e}")),
+        // Read without waiting; only an empty queue costs a poll (a system call).
+        if parts.is_empty() {
+            parts.push(zmq::Message::new());
         }
-        parts.clear();
-        loop {
-            let part = sock
-                .recv_msg(0)
-                .map_err(|e| format!("the bridge's socket failed: {e}"))?;
-            let more = part.get_more();
-            parts.push(part);
-            if !more {
-                break;
+        match sock.recv(&mut parts[0], zmq::DONTWAIT) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => {
+                sock.poll(zmq::POLLIN, TICK_MS).map_err(failed)?;
+                continue;
             }
+            Err(e) => return Err(failed(e)),
         }
-        let frames: Vec<&[u8]> = parts.iter().map(|m| &m[..]).collect();
-        let refused = |why: String| {
-            format!(
-                "a message from the network was refused ({why}); the bridge closed its connections"
-            )
-        };
-        match wire::decode(&frames).map_err(|e| refused(e.0))? {
-            Message::Item { stream, seq, item } => {
-                let expected = match streams.get(&stream) {
-                    None => 0,
-                    Some(Stream::Open(n)) => *n,
-                    Some(Stream::Ended) => {
-                        return Err(refused(format!(
-                            "an item after the end of stream {}",
-                            hex(&stream)
-                        )))
-                    }
-                };
-                if seq != expected {
-                    return Err(format!(
-                        "items of stream {} were lost: item {expected} expected, item {seq} \
-                         arrived (ZeroMQ drops what a broken connection had queued, or the \
-                         sender's earlier items went to another receiver)",
-                        hex(&stream)
-                    ));
-                }
-                streams.insert(stream, Stream::Open(seq + 1));
-                let mut item = item;
-                loop {
-                    // Blocks while the local channel is full (back-pressure: the socket is not
-                    // read, so ZeroMQ's queues fill up to the sender), looking every tick
-                    // whether the bridge should stop.
-                    let until = Instant::now() + Duration::from_millis(TICK_MS as u64);
-                    match tx.send_until(item, Some(until)) {
-                        Ok(()) => break,
-                        Err(failed) if failed.kind == Failure::Timeout && !gone() => {
-                            item = failed.item
-                        }
-                        Err(_) => return Ok(()),
-                    }
-                }
+        // The messages are reused: receiving into one replaces what it held.
+        let mut n = 1;
+        let mut more = parts[0].get_more();
+        while more {
+            if parts.len() <= n {
+                parts.push(zmq::Message::new());
             }
+            sock.recv(&mut parts[n], 0).map_err(failed)?;
+            more = parts[n].get_more();
+            n += 1;
+        }
+        let frames: Vec<&[u8]> = parts[..n].iter().map(|m| &m[..]).collect();
+        let (stream, first, items) = match wire::decode(&frames).map_err(|e| refused(e.0))? {
+            Message::Item { stream, seq, item } => (stream, seq, vec![item]),
+            Message::Batch {
+                stream,
+                first,
+                items,
+            } => (stream, first, items),
             Message::End { stream, count } => {
                 let received = match streams.get(&stream) {
                     None => 0,
@@ -499,6 +529,45 @@ fn forward_in(sock: &zmq::Socket, tx: &Handle<SendEnd>, stop: &AtomicBool) -> Re
                 streams.insert(stream, Stream::Ended);
                 if streams.values().all(|s| *s == Stream::Ended) {
                     return Ok(());
+                }
+                continue;
+            }
+        };
+        let expected = match streams.get(&stream) {
+            None => 0,
+            Some(Stream::Open(n)) => *n,
+            Some(Stream::Ended) => {
+                return Err(refused(format!(
+                    "an item after the end of stream {}",
+                    hex(&stream)
+                )))
+            }
+        };
+        if first != expected {
+            return Err(format!(
+                "items of stream {} were lost: item {expected} expected, item {first} \
+                 arrived (ZeroMQ drops what a broken connection had queued, or the \
+                 sender's earlier items went to another receiver)",
+                hex(&stream)
+            ));
+        }
+        let Some(next) = first.checked_add(items.len() as u64) else {
+            return Err(refused(format!(
+                "sequence numbers of stream {} overflow",
+                hex(&stream)
+            )));
+        };
+        streams.insert(stream, Stream::Open(next));
+        for mut item in items {
+            loop {
+                // Blocks while the local channel is full (back-pressure: the socket is not
+                // read, so ZeroMQ's queues fill up to the sender), looking every tick
+                // whether the bridge should stop.
+                let until = Instant::now() + Duration::from_millis(TICK_MS as u64);
+                match tx.send_until(item, Some(until)) {
+                    Ok(()) => break,
+                    Err(failed) if failed.kind == Failure::Timeout && !gone() => item = failed.item,
+                    Err(_) => return Ok(()),
                 }
             }
         }

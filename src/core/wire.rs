@@ -24,12 +24,17 @@ use super::item::Item;
 
 /// First bytes of every header frame.
 pub const MAGIC: &[u8; 4] = b"ICHN";
-/// The wire format version this code writes and reads.
+/// The wire format version of item and end-of-stream messages (kinds 1 and 2).
 pub const VERSION: u8 = 1;
+/// The version of batch messages (kind 3): version 2 is version 1 plus batches, so that a
+/// version 1 reader refuses a batch by its version rather than misreading it.
+pub const VERSION_BATCH: u8 = 2;
 /// Header kind: an item follows (body frame, then buffer frames).
 pub const KIND_ITEM: u8 = 1;
 /// Header kind: the sender's stream ends; nothing follows.
 pub const KIND_END: u8 = 2;
+/// Header kind (version 2): several items without buffers follow, in one body frame.
+pub const KIND_BATCH: u8 = 3;
 /// Length of the header frame.
 pub const HEADER_LEN: usize = 30;
 /// Containers nested deeper than this are refused (the same bound as sending in-process).
@@ -75,6 +80,12 @@ pub enum Message {
     },
     /// The stream `stream` ended after sending `count` items: its sender sends nothing more.
     End { stream: [u8; 16], count: u64 },
+    /// Items `first`, `first + 1`... of the stream `stream` (a batch: none holds a buffer).
+    Batch {
+        stream: [u8; 16],
+        first: u64,
+        items: Vec<Item>,
+    },
 }
 
 /// Why a message could not be encoded or decoded.
@@ -95,7 +106,11 @@ fn bad<T>(why: impl Into<String>) -> Result<T, WireError> {
 pub fn header(kind: u8, stream: [u8; 16], seq: u64) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_LEN);
     h.extend_from_slice(MAGIC);
-    h.push(VERSION);
+    h.push(if kind == KIND_BATCH {
+        VERSION_BATCH
+    } else {
+        VERSION
+    });
     h.push(kind);
     h.extend_from_slice(&stream);
     h.extend_from_slice(&seq.to_le_bytes());
@@ -249,38 +264,60 @@ pub fn decode(frames: &[&[u8]]) -> Result<Message, WireError> {
     if head.len() != HEADER_LEN || &head[..4] != MAGIC {
         return bad("not an interpchan message (bad header frame)");
     }
-    if head[4] != VERSION {
-        return bad(format!("unsupported wire format version {}", head[4]));
+    let version = if head[5] == KIND_BATCH {
+        VERSION_BATCH
+    } else {
+        VERSION
+    };
+    if head[4] != version {
+        return bad(format!(
+            "unsupported wire format version {} for message kind {}",
+            head[4], head[5]
+        ));
     }
     let mut stream = [0u8; 16];
     stream.copy_from_slice(&head[6..22]);
     let seq = u64::from_le_bytes(head[22..30].try_into().expect("8 bytes"));
     match head[5] {
+        KIND_BATCH => match frames {
+            [_, body] => Ok(Message::Batch {
+                stream,
+                first: seq,
+                items: batch::decode(body)?,
+            }),
+            _ => bad("batch message without exactly one body frame"),
+        },
         KIND_END if frames.len() == 1 => Ok(Message::End { stream, count: seq }),
         KIND_END => bad("end-of-stream message with extra frames"),
         KIND_ITEM => {
             let Some(body) = frames.get(1) else {
                 return bad("item message without a body frame");
             };
-            let mut dec = Decoder {
-                body,
-                pos: 0,
-                frames: &frames[2..],
-                next_frame: 0,
-                moved: Vec::new(),
-                depth: 0,
-            };
-            let item = dec.top()?;
-            if dec.pos != body.len() {
-                return bad("trailing bytes after the item");
-            }
-            if dec.next_frame != dec.frames.len() {
-                return bad("buffer frames that the item does not use");
-            }
+            let item = decode_body(body, &frames[2..])?;
             Ok(Message::Item { stream, seq, item })
         }
         kind => bad(format!("unknown message kind {kind}")),
     }
+}
+
+/// Decodes one item's body, with the buffer frames that it must use, each exactly once.
+fn decode_body(body: &[u8], frames: &[&[u8]]) -> Result<Item, WireError> {
+    let mut dec = Decoder {
+        body,
+        pos: 0,
+        frames,
+        next_frame: 0,
+        moved: Vec::new(),
+        depth: 0,
+    };
+    let item = dec.top()?;
+    if dec.pos != body.len() {
+        return bad("trailing bytes after the item");
+    }
+    if dec.next_frame != dec.frames.len() {
+        return bad("buffer frames that the item does not use");
+    }
+    Ok(item)
 }
 
 struct Decoder<'a> {
@@ -507,6 +544,9 @@ fn is_utf8_with_surrogates(mut b: &[u8]) -> bool {
         }
     }
 }
+
+mod batch;
+pub use batch::{item_frames, Alone, Batch};
 
 #[cfg(test)]
 mod tests;

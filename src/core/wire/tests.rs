@@ -224,3 +224,130 @@ fn bad_headers_are_refused() {
     assert!(decode(&[&header(KIND_END, S, 0), &body]).is_err());
     assert!(decode(&[]).is_err());
 }
+
+/// A batch of `n` buffer-free items of several kinds, and what they look like decoded.
+fn sample_batch(n: i64) -> (Vec<Box<[u8]>>, Vec<String>) {
+    let mut batch = Batch::new();
+    let mut expected = Vec::new();
+    for i in 0..n {
+        let item = Item::Tuple(
+            vec![
+                Item::Int(i),
+                Item::Str("é".repeat(i as usize % 3).into()),
+                Item::List(vec![Item::Float(0.5), Item::None].into()),
+            ]
+            .into(),
+        );
+        expected.push(format!("{item:?}"));
+        assert!(batch.push(item).unwrap().is_none());
+    }
+    assert_eq!(batch.len(), n as u64);
+    (batch.take_frames(S, 7), expected)
+}
+
+#[test]
+fn batches_round_trip_and_one_item_goes_as_an_item_message() {
+    let (frames, expected) = sample_batch(5);
+    assert_eq!(frames[0][4..6], [VERSION_BATCH, KIND_BATCH]);
+    match decode(&frames_ref(&frames)).unwrap() {
+        Message::Batch {
+            stream,
+            first,
+            items,
+        } => {
+            assert_eq!((stream, first), (S, 7));
+            let got: Vec<String> = items.iter().map(|i| format!("{i:?}")).collect();
+            assert_eq!(got, expected);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (frames, expected) = sample_batch(1);
+    assert_eq!(frames[0][4..6], [VERSION, KIND_ITEM]);
+    assert!(matches!(decode(&frames_ref(&frames)).unwrap(),
+        Message::Item { seq: 7, item, .. } if format!("{item:?}") == expected[0]));
+}
+
+#[test]
+fn items_with_buffers_are_not_batched() {
+    let mut batch = Batch::new();
+    assert!(batch.push(Item::Int(1)).unwrap().is_none());
+    let before = batch.bytes();
+    let alone = batch.push(sample()).unwrap().expect("carries buffers");
+    assert_eq!(
+        (batch.len(), batch.bytes()),
+        (1, before),
+        "the batch is as it was"
+    );
+    let frames = item_frames(S, 9, alone);
+    let expected = format!("{:?}", sample());
+    assert!(matches!(decode(&frames_ref(&frames)).unwrap(),
+        Message::Item { seq: 9, item, .. } if format!("{item:?}") == expected));
+    let (tx, _rx) = channel(None);
+    assert!(batch.push(Item::Sender(tx)).is_err());
+    assert_eq!(
+        (batch.len(), batch.bytes()),
+        (1, before),
+        "an error leaves the batch intact"
+    );
+}
+
+#[test]
+fn hostile_batches_fail_cleanly() {
+    let (frames, _) = sample_batch(4);
+    let body = &frames[1];
+    for cut in 0..body.len() {
+        let mut f = frames_ref(&frames);
+        f[1] = &body[..cut];
+        assert!(decode(&f).is_err(), "cut at {cut}");
+    }
+    let mut f = frames_ref(&frames);
+    f.push(b"a buffer frame");
+    assert!(decode(&f).is_err(), "a batch has exactly one body frame");
+    assert!(decode(&frames_ref(&frames)[..1]).is_err());
+    // Version and kind must agree.
+    let mut head = frames[0].to_vec();
+    head[4] = VERSION;
+    assert!(decode(&[&head, &body[..]])
+        .unwrap_err()
+        .0
+        .contains("version"));
+    let mut head = header(KIND_ITEM, S, 0);
+    head[4] = VERSION_BATCH;
+    assert!(decode(&[&head, &[tag::NONE][..]]).is_err());
+    // Counts that do not fit the body, lengths past the end, a batch of one or none.
+    let batch_head = header(KIND_BATCH, S, 0);
+    for count in [0u64, 1, 5, u64::MAX] {
+        let mut b = count.to_le_bytes().to_vec();
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.push(tag::NONE);
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.push(tag::TRUE);
+        assert_eq!(
+            decode(&[&batch_head, &b]).is_ok(),
+            count == 2,
+            "count {count}"
+        );
+    }
+    let mut b = 2u64.to_le_bytes().to_vec();
+    b.extend_from_slice(&u64::MAX.to_le_bytes());
+    b.extend_from_slice(&[0; 16]);
+    assert!(decode(&[&batch_head, &b]).is_err());
+    // Items of a batch cannot name buffer frames.
+    let mut b = 2u64.to_le_bytes().to_vec();
+    for _ in 0..2 {
+        b.extend_from_slice(&9u64.to_le_bytes());
+        b.push(tag::BUFFER_AT);
+        b.extend_from_slice(&0u64.to_le_bytes());
+    }
+    assert!(decode(&[&batch_head, &b]).is_err());
+    // Random mutations: errors or valid items, never a panic.
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    for _ in 0..20_000 {
+        let mut b = body.to_vec();
+        for _ in 0..1 + rng.next() % 4 {
+            let i = (rng.next() as usize) % b.len();
+            b[i] = rng.next() as u8;
+        }
+        let _ = decode(&[&frames[0], &b]);
+    }
+}
