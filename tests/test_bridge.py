@@ -94,6 +94,45 @@ def test_every_kind_crosses_and_the_stream_ends(endpoint: str) -> None:
         rx.recv()
 
 
+def test_big_received_buffers_are_ordinary_buffers(endpoint: str, tmp_path: object) -> None:
+    # A buffer frame of 64 KiB or more becomes the received Buffer's storage (ZeroMQ's message,
+    # not a copy): it must read, write, move and share like any other.
+    data = bytes(range(256)) * 1024
+    rx = bridge.receiver(endpoint, bind=True)
+    tx = bridge.sender(endpoint)
+    moved = interpchan.Buffer(len(data))
+    memoryview(moved)[:] = data
+    tx.send(moved)
+    tx.send(memoryview(data).cast("I", [256, 256]))  # copied on send, a layout of its own
+    tx.close()
+    view, second = rx.recv(), rx.recv()  # memoryviews of received Buffers
+    assert isinstance(view.obj, interpchan.Buffer) and bytes(view) == data
+    view[:2] = b"xy"
+    assert bytes(view[:3]) == b"xy\x02"
+    assert (second.format, second.shape, second[1, 0]) == ("I", (256, 256), 0x03020100)
+    # Sent on: through a local channel (moved), then through another bridge (copied out once).
+    buf = view.obj
+    view.release()
+    local_tx, local_rx = interpchan.channel()
+    local_tx.send(buf)
+    again = local_rx.recv()
+    assert bytes(memoryview(again)[:3]) == b"xy\x02"
+    onward = f"ipc://{tmp_path}/onward.sock"
+    rx2 = bridge.receiver(onward, bind=True)
+    tx2 = bridge.sender(onward)
+    again_buf = again.obj
+    again.release()
+    tx2.send(again_buf)
+    assert again_buf.moved
+    tx2.close()
+    [back] = list(rx2)
+    assert bytes(back) == b"xy" + data[2:]
+    owner = back.obj
+    back.release()
+    shared = owner.share()
+    assert bytes(memoryview(shared)) == b"xy" + data[2:]
+
+
 def test_channel_ends_are_refused_at_send(endpoint: str) -> None:
     rx = bridge.receiver(endpoint, bind=True)
     tx = bridge.sender(endpoint)

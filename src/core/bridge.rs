@@ -11,10 +11,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::buffer::{Bytes, ForeignBytes};
 use super::channel::{try_channel, RecvEnd, SendEnd};
 use super::handle::{Failure, Handle};
 use super::wire::{self, item_frames, Batch, Message};
@@ -34,6 +35,16 @@ static LINGER_MS: AtomicU64 = AtomicU64::new(LINGER.as_millis() as u64);
 fn linger() -> Duration {
     Duration::from_millis(LINGER_MS.load(Ordering::Acquire))
 }
+/// Makes a received ZeroMQ message the storage of a buffer, without copying it (set by the
+/// binding, which can vouch that a message may move between threads: [`keep_messages_with`]).
+static KEEP: OnceLock<fn(zmq::Message) -> Box<dyn ForeignBytes>> = OnceLock::new();
+
+/// Lets receiver bridges keep each big received buffer frame as the buffer's storage, through
+/// `keep`, instead of copying it out. Without it they copy.
+pub fn keep_messages_with(keep: fn(zmq::Message) -> Box<dyn ForeignBytes>) {
+    let _ = KEEP.set(keep);
+}
+
 /// Most items a sender bridge puts in one batch message.
 const BATCH_ITEMS: u64 = 256;
 /// A sender bridge ends a batch once its body reaches this many bytes.
@@ -375,7 +386,7 @@ const COPY_BELOW: usize = 64 << 10;
 /// whether to give up: false if the deadline (set once finishing) passes, or on an error.
 fn send_frames(
     sock: &zmq::Socket,
-    frames: Vec<Box<[u8]>>,
+    frames: Vec<Bytes>,
     stop: &AtomicBool,
     deadline: &mut Option<Instant>,
 ) -> bool {
@@ -410,10 +421,12 @@ fn send_frames(
     // counts messages against the high-water mark); big buffers are handed over, not copied.
     for (i, frame) in frames.enumerate() {
         let flags = if i + 2 < n { zmq::SNDMORE } else { 0 };
-        let sent = if frame.len() < COPY_BELOW {
-            sock.send(&frame[..], flags)
-        } else {
-            sock.send(zmq::Message::from(frame), flags)
+        let sent = match frame {
+            Bytes::Owned(frame) if frame.len() >= COPY_BELOW => {
+                sock.send(zmq::Message::from(frame), flags)
+            }
+            // Foreign memory (a Buffer received by a bridge, sent on) is copied once.
+            frame => sock.send(&frame[..], flags),
         };
         if sent.is_err() {
             return false;
@@ -504,8 +517,20 @@ fn forward_in(sock: &zmq::Socket, tx: &Handle<SendEnd>, stop: &AtomicBool) -> Re
             more = parts[n].get_more();
             n += 1;
         }
-        let frames: Vec<&[u8]> = parts[..n].iter().map(|m| &m[..]).collect();
-        let (stream, first, items) = match wire::decode(&frames).map_err(|e| refused(e.0))? {
+        // Big buffer frames become the received Buffers' storage (no copy); the rest is copied.
+        let keep = KEEP.get();
+        let buffers: Vec<Bytes> = parts[2.min(n)..n]
+            .iter_mut()
+            .map(|m| match keep {
+                Some(keep) if m.len() >= COPY_BELOW => {
+                    Bytes::Foreign(keep(std::mem::replace(m, zmq::Message::new())))
+                }
+                _ => Bytes::from(m.to_vec()),
+            })
+            .collect();
+        let head_body: Vec<&[u8]> = parts[..2.min(n)].iter().map(|m| &m[..]).collect();
+        let decoded = wire::decode_parts(&head_body, buffers).map_err(|e| refused(e.0))?;
+        let (stream, first, items) = match decoded {
             Message::Item { stream, seq, item } => (stream, seq, vec![item]),
             Message::Batch {
                 stream,

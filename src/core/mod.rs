@@ -31,7 +31,7 @@ pub mod shared;
 pub mod spin;
 pub mod wire;
 
-pub use buffer::{live_buffers, BufferData, Layout, LiveBuffer};
+pub use buffer::{live_buffers, BufferData, Bytes, ForeignBytes, Layout, LiveBuffer};
 pub use channel::{channel, try_channel, ChannelInfo, OutOfMemory, RecvEnd, SendEnd};
 pub use handle::{Failure, Handle, RecvFailure, SendFailure};
 pub use item::{CarryingPickle, Item};

@@ -19,7 +19,7 @@
 
 use std::ffi::CString;
 
-use super::buffer::{BufferData, Layout};
+use super::buffer::{BufferData, Bytes, Layout};
 use super::item::Item;
 
 /// First bytes of every header frame.
@@ -118,16 +118,16 @@ pub fn header(kind: u8, stream: [u8; 16], seq: u64) -> Vec<u8> {
 }
 
 /// The frames of an end-of-stream message, after `count` items.
-pub fn end_frames(stream: [u8; 16], count: u64) -> Vec<Box<[u8]>> {
+pub fn end_frames(stream: [u8; 16], count: u64) -> Vec<Bytes> {
     vec![header(KIND_END, stream, count).into()]
 }
 
 /// Encodes `item` as the frames of one message: header, body, then each buffer's bytes (moved,
 /// not copied). Channel ends cannot leave the process: an item holding one is an error.
-pub fn encode(stream: [u8; 16], seq: u64, item: Item) -> Result<Vec<Box<[u8]>>, WireError> {
+pub fn encode(stream: [u8; 16], seq: u64, item: Item) -> Result<Vec<Bytes>, WireError> {
     let mut enc = Encoder {
         body: Vec::new(),
-        frames: vec![header(KIND_ITEM, stream, seq).into(), Box::new([])],
+        frames: vec![header(KIND_ITEM, stream, seq).into(), Vec::new().into()],
     };
     enc.item(item)?;
     enc.frames[1] = enc.body.into();
@@ -136,7 +136,7 @@ pub fn encode(stream: [u8; 16], seq: u64, item: Item) -> Result<Vec<Box<[u8]>>, 
 
 struct Encoder {
     body: Vec<u8>,
-    frames: Vec<Box<[u8]>>,
+    frames: Vec<Bytes>,
 }
 
 impl Encoder {
@@ -258,7 +258,15 @@ pub fn local_only(item: &Item) -> Option<&'static str> {
 /// Decodes one message from its frames. Any malformed, truncated, inconsistent or hostile input
 /// is an error (never a panic, never an unbounded allocation beyond the frames' own size).
 pub fn decode(frames: &[&[u8]]) -> Result<Message, WireError> {
-    let Some(head) = frames.first() else {
+    let split = frames.len().min(2);
+    let buffers = frames[split..].iter().map(|f| Bytes::from(f.to_vec()));
+    decode_parts(&frames[..split], buffers.collect())
+}
+
+/// [`decode`], given the header and body frames, and the buffer frames as the storage that the
+/// decoded buffers take over (so that a big buffer frame is not copied again).
+pub fn decode_parts(head_body: &[&[u8]], buffers: Vec<Bytes>) -> Result<Message, WireError> {
+    let Some(head) = head_body.first() else {
         return bad("empty message");
     };
     if head.len() != HEADER_LEN || &head[..4] != MAGIC {
@@ -278,22 +286,21 @@ pub fn decode(frames: &[&[u8]]) -> Result<Message, WireError> {
     let mut stream = [0u8; 16];
     stream.copy_from_slice(&head[6..22]);
     let seq = u64::from_le_bytes(head[22..30].try_into().expect("8 bytes"));
+    let frames = head_body.len() + buffers.len();
     match head[5] {
-        KIND_BATCH => match frames {
-            [_, body] => Ok(Message::Batch {
-                stream,
-                first: seq,
-                items: batch::decode(body)?,
-            }),
-            _ => bad("batch message without exactly one body frame"),
-        },
-        KIND_END if frames.len() == 1 => Ok(Message::End { stream, count: seq }),
+        KIND_BATCH if frames == 2 => Ok(Message::Batch {
+            stream,
+            first: seq,
+            items: batch::decode(head_body[1])?,
+        }),
+        KIND_BATCH => bad("batch message without exactly one body frame"),
+        KIND_END if frames == 1 => Ok(Message::End { stream, count: seq }),
         KIND_END => bad("end-of-stream message with extra frames"),
         KIND_ITEM => {
-            let Some(body) = frames.get(1) else {
+            let Some(body) = head_body.get(1) else {
                 return bad("item message without a body frame");
             };
-            let item = decode_body(body, &frames[2..])?;
+            let item = decode_body(body, buffers)?;
             Ok(Message::Item { stream, seq, item })
         }
         kind => bad(format!("unknown message kind {kind}")),
@@ -301,11 +308,11 @@ pub fn decode(frames: &[&[u8]]) -> Result<Message, WireError> {
 }
 
 /// Decodes one item's body, with the buffer frames that it must use, each exactly once.
-fn decode_body(body: &[u8], frames: &[&[u8]]) -> Result<Item, WireError> {
+fn decode_body(body: &[u8], frames: Vec<Bytes>) -> Result<Item, WireError> {
     let mut dec = Decoder {
         body,
         pos: 0,
-        frames,
+        frames: frames.into_iter().map(Some).collect(),
         next_frame: 0,
         moved: Vec::new(),
         depth: 0,
@@ -323,7 +330,8 @@ fn decode_body(body: &[u8], frames: &[&[u8]]) -> Result<Item, WireError> {
 struct Decoder<'a> {
     body: &'a [u8],
     pos: usize,
-    frames: &'a [&'a [u8]],
+    /// The buffer frames, each taken (once) by the buffer that names it.
+    frames: Vec<Option<Bytes>>,
     next_frame: usize,
     /// Which of the moved buffers carried by the enclosing WithBuffers are named yet (empty
     /// outside one): each may be named once, as the receiver takes it out.
@@ -395,17 +403,14 @@ impl Decoder<'_> {
 
     fn buffer(&mut self) -> Result<BufferData, WireError> {
         let (format, itemsize, shape) = self.layout()?;
-        let Some(bytes) = self.frames.get(self.next_frame) else {
+        let Some(bytes) = self.frames.get_mut(self.next_frame).and_then(Option::take) else {
             return bad("missing buffer frame");
         };
         self.next_frame += 1;
         let Some(layout) = Layout::new(&format, itemsize, &shape, bytes.len()) else {
             return bad("buffer layout does not match its frame's size");
         };
-        Ok(BufferData {
-            bytes: (*bytes).into(),
-            layout,
-        })
+        Ok(BufferData { bytes, layout })
     }
 
     fn top(&mut self) -> Result<Item, WireError> {

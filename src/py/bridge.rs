@@ -50,6 +50,8 @@ pub unsafe fn raise_channel_error(state: &State, why: &str) -> PyErrSet {
 /// `module` is the module object being initialised.
 pub unsafe fn add_functions(module: *mut PyObject) -> Result<(), PyErrSet> {
     #[cfg(feature = "bridge")]
+    super::zmq_frame::install();
+    #[cfg(feature = "bridge")]
     // SAFETY: the table is static, ends with the sentinel, and is never changed after this.
     if unsafe { PyModule_AddFunctions(module, (&raw mut zmq_functions::FUNCTIONS).cast()) } < 0 {
         return Err(PyErrSet);

@@ -31,6 +31,8 @@ mod state;
 mod to_item;
 mod tracked;
 mod view;
+#[cfg(feature = "bridge")]
+mod zmq_frame;
 
 pub use module::MODULE_DEF;
 

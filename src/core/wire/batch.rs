@@ -5,7 +5,7 @@
 //! that many bytes of the item's body, encoded as in an item message. An item that carries
 //! buffers (which travel as frames of their own) is never batched.
 
-use super::{bad, decode_body, header, Encoder, Item, WireError, KIND_BATCH, KIND_ITEM};
+use super::{bad, decode_body, header, Bytes, Encoder, Item, WireError, KIND_BATCH, KIND_ITEM};
 
 /// Items being gathered into one batch message, encoded as they are added.
 ///
@@ -28,7 +28,7 @@ pub struct Batch {
 }
 
 /// An item's encoding that cannot join a batch: its body and buffer frames.
-pub type Alone = (Box<[u8]>, Vec<Box<[u8]>>);
+pub type Alone = (Vec<u8>, Vec<Bytes>);
 
 impl Batch {
     /// An empty batch.
@@ -74,7 +74,7 @@ impl Batch {
             return Err(e);
         }
         if !enc.frames.is_empty() {
-            let body: Box<[u8]> = self.body[mark + 8..].into();
+            let body = self.body[mark + 8..].to_vec();
             self.body.truncate(mark);
             return Ok(Some((body, enc.frames)));
         }
@@ -86,11 +86,14 @@ impl Batch {
 
     /// The frames of the message carrying the batch's items, the first of which is item
     /// `first` of `stream` (a plain item message if there is one item); empties the batch.
-    pub fn take_frames(&mut self, stream: [u8; 16], first: u64) -> Vec<Box<[u8]>> {
+    pub fn take_frames(&mut self, stream: [u8; 16], first: u64) -> Vec<Bytes> {
         let mut body = std::mem::take(&mut self.body);
         let count = std::mem::take(&mut self.count);
         if count == 1 {
-            return vec![header(KIND_ITEM, stream, first).into(), body[16..].into()];
+            return vec![
+                header(KIND_ITEM, stream, first).into(),
+                body[16..].to_vec().into(),
+            ];
         }
         body[..8].copy_from_slice(&count.to_le_bytes());
         vec![header(KIND_BATCH, stream, first).into(), body.into()]
@@ -98,10 +101,10 @@ impl Batch {
 }
 
 /// The frames of an item message from an item's body and buffer frames.
-pub fn item_frames(stream: [u8; 16], seq: u64, (body, buffers): Alone) -> Vec<Box<[u8]>> {
+pub fn item_frames(stream: [u8; 16], seq: u64, (body, buffers): Alone) -> Vec<Bytes> {
     let mut frames = Vec::with_capacity(2 + buffers.len());
     frames.push(header(KIND_ITEM, stream, seq).into());
-    frames.push(body);
+    frames.push(body.into());
     frames.extend(buffers);
     frames
 }
@@ -127,7 +130,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Vec<Item>, WireError> {
             return bad("batch item longer than what is left");
         };
         let (item, after) = after.split_at(len);
-        items.push(decode_body(item, &[])?);
+        items.push(decode_body(item, Vec::new())?);
         rest = after;
     }
     if !rest.is_empty() {

@@ -5,7 +5,7 @@ use crate::core::channel;
 
 const S: [u8; 16] = [3u8; 16];
 
-fn frames_ref(frames: &[Box<[u8]>]) -> Vec<&[u8]> {
+fn frames_ref(frames: &[Bytes]) -> Vec<&[u8]> {
     frames.iter().map(|f| &f[..]).collect()
 }
 
@@ -226,7 +226,7 @@ fn bad_headers_are_refused() {
 }
 
 /// A batch of `n` buffer-free items of several kinds, and what they look like decoded.
-fn sample_batch(n: i64) -> (Vec<Box<[u8]>>, Vec<String>) {
+fn sample_batch(n: i64) -> (Vec<Bytes>, Vec<String>) {
     let mut batch = Batch::new();
     let mut expected = Vec::new();
     for i in 0..n {
