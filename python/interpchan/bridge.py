@@ -61,8 +61,10 @@ def sender(endpoint: str, *, bind: bool = False, capacity: int | None = DEFAULT_
 
     Closing the last Sender of the bridge ends its stream, after every item sent before. Items
     holding channel ends are refused with TypeError. Sending blocks while the local channel and
-    ZeroMQ's queues (1000 messages) are full. At interpreter exit, open bridge senders deliver
-    what they hold and end their streams, for at most ``LINGER`` seconds.
+    ZeroMQ's queues (1000 messages, a message being an item or a batch of items) are full. Once
+    its stream has ended, the bridge keeps its connection until the receiver has closed it. At
+    interpreter exit, open bridge senders deliver what they hold and end their streams, for at
+    most ``LINGER`` seconds.
     """
     _check_bridged()
     tx, bridge_id = _interpchan._bridge_sender(endpoint, bind, capacity)
