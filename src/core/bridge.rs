@@ -257,6 +257,9 @@ impl Peers {
         sock.monitor(AT, events)?;
         let monitor = ctx.socket(zmq::PAIR)?;
         monitor.set_linger(0)?;
+        // libzmq's threads block on a full monitor queue: no limit (events are small, and the
+        // bridge takes them in as it goes).
+        monitor.set_rcvhwm(0)?;
         monitor.connect(AT)?;
         Ok(Peers {
             monitor,
@@ -265,9 +268,10 @@ impl Peers {
         })
     }
 
-    /// Takes in the events reported so far, waiting at most `wait_ms` for the first.
+    /// Takes in the events reported so far, waiting at most `wait_ms` for the first (0: no
+    /// wait, and no system call).
     fn update(&mut self, wait_ms: i64) {
-        if !matches!(self.monitor.poll(zmq::POLLIN, wait_ms), Ok(n) if n > 0) {
+        if wait_ms > 0 && !matches!(self.monitor.poll(zmq::POLLIN, wait_ms), Ok(n) if n > 0) {
             return;
         }
         // An event is two frames: 2 bytes event (little-endian), 4 bytes value; the endpoint.
@@ -330,10 +334,14 @@ fn forward_out(
             let until = Instant::now() + Duration::from_millis(TICK_MS as u64);
             match rx.recv_until(Some(until)) {
                 Ok(item) => item,
-                Err(Failure::Timeout) => continue,
+                Err(Failure::Timeout) => {
+                    peers.update(0);
+                    continue;
+                }
                 Err(_) => break,
             }
         };
+        peers.update(0);
         // What the channel holds already goes out in batches (one message each, one wakeup of
         // each thread on the way); nothing waits for more to come.
         let mut first = seq;
