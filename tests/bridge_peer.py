@@ -93,6 +93,14 @@ def main() -> None:
                 sock.send_multipart([*wire_py.encode(stream, 1, "cut")[:1], b"\x07\x05\0"])
             elif how == "gap":
                 sock.send_multipart(wire_py.encode(stream, 5, "skipped four"))
+            elif how == "batch-gap":
+                sock.send_multipart(wire_py.encode_batch(stream, 3, ["a", "b"]))
+            elif how == "batch-bad-count":
+                head, body = wire_py.encode_batch(stream, 1, ["a", "b"])
+                sock.send_multipart([head, (5).to_bytes(8, "little") + body[8:]])
+            elif how == "batch-version-1":
+                head, body = wire_py.encode_batch(stream, 1, ["a", "b"])
+                sock.send_multipart([head[:4] + b"\x01" + head[5:], body])
             elif how == "huge-count":
                 sock.send_multipart([wire_py.header(1, stream, 1), b"\x0b" + b"\xff" * 8])
             sock.send_multipart(wire_py.encode(stream, 2, "never delivered"))

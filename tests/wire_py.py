@@ -65,6 +65,14 @@ def encode(stream: bytes, seq: int, obj: Any) -> list[bytes]:
     return [header(KIND_ITEM, stream, seq), bytes(body), *frames]
 
 
+def encode_batch(stream: bytes, first: int, objs: list[Any]) -> list[bytes]:
+    """Frames of one batch message (version 2): items first, first + 1, ... (no buffers)."""
+    bodies = [encode(stream, 0, o)[1] for o in objs]
+    body = struct.pack("<Q", len(bodies)) + b"".join(struct.pack("<Q", len(b)) + b for b in bodies)
+    head = MAGIC + bytes([VERSION_BATCH, KIND_BATCH]) + stream + struct.pack("<Q", first)
+    return [head, body]
+
+
 def decode(frames: list[bytes]) -> tuple[str, bytes, int, list[Any]]:
     """("items" or "end", stream id, first item's sequence number or the count, the items).
 

@@ -2,8 +2,9 @@
 //!
 //! Each bridge owns one ZeroMQ context, one socket and one Rust thread (ZeroMQ sockets are not
 //! thread-safe), and runs outside every interpreter. A *sender bridge* takes items from a local
-//! channel, encodes them ([`super::wire`]) and pushes them; when no local Sender remains it sends
-//! end-of-stream and lingers until ZeroMQ has written what is queued. A *receiver bridge* pulls
+//! channel, encodes them ([`super::wire`]; what waits in the channel goes as batches) and pushes
+//! them; when no local Sender remains it sends end-of-stream and keeps its socket open until its
+//! receivers have closed their connections (`bridge/peers.rs` says why). A *receiver bridge* pulls
 //! messages, decodes them and puts the items into a local channel; it ends the channel once at
 //! least one remote stream began and every stream that began has ended. A message that does not
 //! decode, or a gap in a stream's sequence, stops a receiver bridge: its socket is closed (every
@@ -19,6 +20,9 @@ use super::buffer::{Bytes, ForeignBytes};
 use super::channel::{try_channel, RecvEnd, SendEnd};
 use super::handle::{Failure, Handle};
 use super::wire::{self, item_frames, Batch, Message};
+
+mod peers;
+use peers::Peers;
 
 /// High-water mark (messages queued per connection) of every bridge socket.
 pub const HWM: i32 = 1000;
@@ -229,84 +233,6 @@ pub fn sender(
     };
     spawn(id, "interpchan-bridge-out", run)?;
     Ok((tx, id))
-}
-
-/// The connections of a sender bridge's socket, followed through a ZeroMQ socket monitor.
-///
-/// A sender bridge must not close its connection to a receiver before that receiver has read
-/// everything: libzmq 4.3 drops what an `ipc://` connection still holds in the kernel when the
-/// sending side closes it while the receiving side's queue is at its high-water mark (the
-/// hang-up is seen while its input is stopped; libzmq issue 4660). A bridge receiver closes its
-/// socket only once every stream it reads has ended, so the sender bridge, after its
-/// end-of-stream, keeps its socket open until its receivers have closed their connections.
-struct Peers {
-    monitor: zmq::Socket,
-    /// Connections open now (accepted or made, not yet broken).
-    open: i64,
-    /// Whether any connection was ever open.
-    ever: bool,
-}
-
-impl Peers {
-    fn watch(ctx: &zmq::Context, sock: &zmq::Socket) -> Result<Peers, zmq::Error> {
-        // The inproc name is per context, and each bridge has its own context.
-        const AT: &str = "inproc://interpchan-bridge-peers";
-        let events = zmq::SocketEvent::CONNECTED as i32
-            | zmq::SocketEvent::ACCEPTED as i32
-            | zmq::SocketEvent::DISCONNECTED as i32;
-        sock.monitor(AT, events)?;
-        let monitor = ctx.socket(zmq::PAIR)?;
-        monitor.set_linger(0)?;
-        // libzmq's threads block on a full monitor queue: no limit (events are small, and the
-        // bridge takes them in as it goes).
-        monitor.set_rcvhwm(0)?;
-        monitor.connect(AT)?;
-        Ok(Peers {
-            monitor,
-            open: 0,
-            ever: false,
-        })
-    }
-
-    /// Takes in the events reported so far, waiting at most `wait_ms` for the first (0: no
-    /// wait, and no system call).
-    fn update(&mut self, wait_ms: i64) {
-        if wait_ms > 0 && !matches!(self.monitor.poll(zmq::POLLIN, wait_ms), Ok(n) if n > 0) {
-            return;
-        }
-        // An event is two frames: 2 bytes event (little-endian), 4 bytes value; the endpoint.
-        while let Ok(frames) = self.monitor.recv_multipart(zmq::DONTWAIT) {
-            let Some(event) = frames.first().and_then(|f| f.get(..2)) else {
-                continue;
-            };
-            match zmq::SocketEvent::from_raw(u16::from_le_bytes([event[0], event[1]])) {
-                zmq::SocketEvent::CONNECTED | zmq::SocketEvent::ACCEPTED => {
-                    self.open += 1;
-                    self.ever = true;
-                }
-                zmq::SocketEvent::DISCONNECTED => self.open -= 1,
-                _ => {}
-            }
-        }
-    }
-
-    /// Waits until a receiver has connected and every receiver has closed its connection: true
-    /// then; false if the deadline (set once finishing) passes first.
-    fn wait_closed(&mut self, stop: &AtomicBool, deadline: &mut Option<Instant>) -> bool {
-        loop {
-            self.update(0);
-            if self.ever && self.open <= 0 {
-                return true;
-            }
-            if stop.load(Ordering::Acquire) {
-                let d = *deadline.get_or_insert_with(|| Instant::now() + linger());
-                if Instant::now() >= d {
-                    return false;
-                }
-            }
-            self.update(TICK_MS);
-        }
-    }
 }
 
 /// The sender bridge's loop: forward every item until no local Sender remains (or `stop`), end
