@@ -122,6 +122,8 @@ class Pool(Executor):
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._max_tasks = max_tasks_per_worker
+        # Every worker, replacements included, starts with sys.path as it is now.
+        self._path = _spawn._search_path()
         probe_tx, probe_rx = channel()
         with probe_tx, probe_rx:  # TypeError now if the initializer cannot reach the workers
             probe_tx.send_nowait((initializer, self._initargs))
@@ -165,6 +167,7 @@ class Pool(Executor):
                     ),
                     {},
                     on_end=lambda worker: self._worker_ended(wid, worker),
+                    path=self._path,
                 )
         except BaseException:
             del self._slots[wid]

@@ -228,7 +228,10 @@ def _start(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     on_end: Callable[[Worker], None] | None = None,
+    path: list[str] | None = None,
 ) -> Worker:
+    """Starts ``func(*args, **kwargs)`` in a new interpreter whose ``sys.path`` is ``path``
+    (default: this interpreter's ``sys.path`` now)."""
     _check_not_loading_main()
     kind, where, qualname = _locate(func)
     main_path = _share_main_with_workers()
@@ -237,7 +240,9 @@ def _start(
     with call_tx, result_tx:
         # Converts the arguments now (TypeError here if one cannot be sent).
         call_tx.send_nowait((kind, where, qualname, args, kwargs, result_tx))
-    script = _BOOTSTRAP.format(path=_search_path(), main=main_path, reference=pickle.dumps(call_rx))
+    if path is None:
+        path = _search_path()
+    script = _BOOTSTRAP.format(path=path, main=main_path, reference=pickle.dumps(call_rx))
     return Worker(call_rx, result_rx, script, on_end)
 
 
