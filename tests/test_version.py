@@ -1,4 +1,5 @@
-"""One version, written once: Cargo.toml's, as the package metadata and interpchan.__version__."""
+"""One version, written once (Cargo.toml's, as the package metadata and interpchan.__version__);
+the names the package exports, those looked up on first use included."""
 
 from __future__ import annotations
 
@@ -29,3 +30,14 @@ def test_version_is_cargo_tomls() -> None:
 def test_other_attributes_still_raise() -> None:
     with pytest.raises(AttributeError):
         interpchan.no_such_attribute  # noqa: B018
+
+
+def test_every_exported_name_is_listed_and_reachable() -> None:
+    names = dir(interpchan)
+    for name in [*interpchan.__all__, "__version__"]:
+        assert name in names
+        assert getattr(interpchan, name) is not None
+    assert names == sorted(names)
+    namespace: dict[str, object] = {}
+    exec("from interpchan import *", namespace)
+    assert set(interpchan.__all__) <= namespace.keys()

@@ -72,3 +72,8 @@ def __getattr__(name: str) -> Any:
 
         return Pool
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The names looked up on first use are listed too (tab completion, inspect.getmembers).
+    return sorted({*globals(), *__all__, "__version__"})
