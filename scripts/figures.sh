@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every figure the README and docs/ publish, each with its run record: the benchmark
 # (docs/bench.json, the README's bench block, docs/bench.png) and docs/runs/*.json (the 10 M
-# stress soak, the demo, the Pool, asyncio and sharing benchmarks). Run it on an idle machine
+# stress soak, the demo, the Pool, asyncio, sharing and ZeroMQ bridge benchmarks). Run it on an idle machine
 # whenever the code they measure changes, then commit what it wrote.
 # Usage: bash scripts/figures.sh [PYTHON]   (default: .venv-3.13/bin/python, made by test.sh)
 set -euo pipefail
@@ -16,3 +16,4 @@ record demo -m interpchan.demo
 record pool bench/pool.py --rounds 5
 record async bench/async_bench.py
 record share bench/share_bench.py --sizes 1,64,256 --receivers 1,8
+record bridge bench/bridge_bench.py --small 100000 --big 20 --repeat 5

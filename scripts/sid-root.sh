@@ -19,14 +19,14 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=${INTERPCHAN_SID_ROOT:-/var/cache/interpchan/sid-root}
-packages=(python3.14 python3.14-dev python3.14-venv python3.14-dbg gcc libc6-dev ca-certificates)
+packages=(python3.14 python3.14-dev python3.14-venv python3.14-dbg gcc g++ libc6-dev ca-certificates)
 
-healthy() {  # every package installed, CPython 3.14 with its headers and venv, a C compiler
+healthy() {  # every package installed, CPython 3.14 with its headers and venv, C and C++ compilers (libzmq)
     chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin /bin/sh -c '
         status=$(dpkg-query -W -f="\${Status}\n" "$@") || exit 1
         echo "$status" | grep -qvx "install ok installed" && exit 1
         python3.14 -c "import ensurepip, sysconfig, venv, os, sys
-sys.exit(not os.path.exists(sysconfig.get_path(\"include\") + \"/Python.h\"))" && cc --version
+sys.exit(not os.path.exists(sysconfig.get_path(\"include\") + \"/Python.h\"))" && cc --version && c++ --version
     ' sh "${packages[@]}" >/dev/null 2>&1
 }
 

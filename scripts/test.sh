@@ -19,10 +19,10 @@ if [ "${1:-}" = --in-root ]; then
     "$venv/bin/python" -c pass 2>/dev/null || { rm -rf "$venv" && "$python" -m venv "$venv"; }
     install_test_requirements "$venv/bin/python"
     echo "=== $("$venv/bin/python" -VV | head -n 1) in the Debian sid root"
-    # A version-specific build (--no-default-features: not abi3), in its own target directory per
+    # A version-specific build (not abi3, with the ZeroMQ bridge), in its own target directory per
     # interpreter, kept in the root so that later runs build incrementally.
     CARGO_TARGET_DIR=/build/target-$python "$venv/bin/maturin" build -q --locked --release \
-        --no-default-features -i "$venv/bin/python" -o "/tmp/wheels"
+        --no-default-features --features bridge -i "$venv/bin/python" -o "/tmp/wheels"
     "$venv/bin/python" -m pip install -q --force-reinstall --no-deps /tmp/wheels/interpchan-*.whl
     if [ "${1:-}" = --stubtest ]; then
         "$venv/bin/python" -m pip install -q -r scripts/requirements-tools.txt

@@ -6,6 +6,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from interpchan import _interpchan
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLE = os.path.join(ROOT, "examples", "move_arrays.py")
 
@@ -86,3 +90,24 @@ def test_every_example_is_tested() -> None:
 
 def test_async_server_example() -> None:
     assert run_example("async_server.py") == ["[[4, 25], [168, 1229], [9592]]"]
+
+
+@pytest.mark.skipif(
+    not hasattr(_interpchan, "_bridge_sender"), reason="extension built without the bridge feature"
+)
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_bridge_pipeline_example(transport: str) -> None:
+    # 3 processes over ipc:// or tcp://127.0.0.1. 20000 items: far more than the bridges'
+    # buffers hold, so back-pressure engages and the stages end with full queues downstream.
+    n = 20_000
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "bridge_pipeline.py"), transport, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    total = sum(i * i for i in range(n))
+    assert result.stdout.splitlines() == [
+        f"sink: {n} results, sum of squares {total}, from 1 process(es)"
+    ]

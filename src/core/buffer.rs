@@ -93,10 +93,77 @@ impl Layout {
     }
 }
 
+/// Memory that something other than a Rust allocation owns (a message of the network library
+/// that received the bytes), kept alive as a buffer's storage so that the bytes are not copied.
+/// Its bytes stay at the same address for as long as it lives, whatever moves it.
+pub trait ForeignBytes: Send + Sync + std::fmt::Debug {
+    /// The bytes.
+    fn bytes(&self) -> &[u8];
+    /// The bytes, writable.
+    fn bytes_mut(&mut self) -> &mut [u8];
+}
+
+/// The storage of a buffer's bytes: a Rust allocation, or memory another owner keeps alive.
+///
+/// ```
+/// use interpchan::core::Bytes;
+/// let bytes = Bytes::from(vec![1u8, 2, 3]);
+/// assert_eq!(&*bytes, &[1, 2, 3]);
+/// assert_eq!(&*bytes.into_box(), &[1, 2, 3]);
+/// ```
+#[derive(Debug)]
+pub enum Bytes {
+    /// A Rust allocation.
+    Owned(Box<[u8]>),
+    /// Memory kept alive by its owner.
+    Foreign(Box<dyn ForeignBytes>),
+}
+
+impl Bytes {
+    /// The bytes as a Rust allocation: foreign memory is copied (and then freed).
+    pub fn into_box(self) -> Box<[u8]> {
+        match self {
+            Bytes::Owned(b) => b,
+            Bytes::Foreign(f) => f.bytes().into(),
+        }
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(b) => b,
+            Bytes::Foreign(f) => f.bytes(),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Bytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match self {
+            Bytes::Owned(b) => b,
+            Bytes::Foreign(f) => f.bytes_mut(),
+        }
+    }
+}
+
+impl From<Box<[u8]>> for Bytes {
+    fn from(b: Box<[u8]>) -> Bytes {
+        Bytes::Owned(b)
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes::Owned(v.into())
+    }
+}
+
 /// Bytes in flight, with their layout.
 #[derive(Debug)]
 pub struct BufferData {
-    pub bytes: Box<[u8]>,
+    pub bytes: Bytes,
     pub layout: Layout,
 }
 
@@ -104,7 +171,10 @@ impl BufferData {
     /// Bytes of format `"B"`.
     pub fn bytes(bytes: Box<[u8]>) -> Self {
         let layout = Layout::bytes(bytes.len());
-        BufferData { bytes, layout }
+        BufferData {
+            bytes: Bytes::Owned(bytes),
+            layout,
+        }
     }
 }
 

@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod buffer;
 pub mod channel;
 pub mod collect;
@@ -27,8 +29,9 @@ pub mod registry;
 pub mod select;
 pub mod shared;
 pub mod spin;
+pub mod wire;
 
-pub use buffer::{live_buffers, BufferData, Layout, LiveBuffer};
+pub use buffer::{live_buffers, BufferData, Bytes, ForeignBytes, Layout, LiveBuffer};
 pub use channel::{channel, try_channel, ChannelInfo, OutOfMemory, RecvEnd, SendEnd};
 pub use handle::{Failure, Handle, RecvFailure, SendFailure};
 pub use item::{CarryingPickle, Item};

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3_ffi::*;
 
 use super::alloc::try_zeroed;
-use crate::core::{BufferData, LiveBuffer};
+use crate::core::{BufferData, Bytes, ForeignBytes, LiveBuffer};
 
 use super::errors::{buffer_error, memory_error, type_error, value_error};
 use super::ffi::{Owned, PyErrSet, PyResult};
@@ -16,38 +16,71 @@ use super::methods::{getset, method, method_noargs, slot, END_GETSET, END_METHOD
 use super::view::{Unfit, ViewLayout};
 
 /// Bytes owned through a raw pointer rather than a `Box`, so that the pointers handed to
-/// Python views stay valid (no `&mut` to the bytes is ever made while views exist).
+/// Python views stay valid (no `&mut` to the bytes is ever made while views exist). The memory
+/// is a `Box`'s allocation, or foreign memory (received by the bridge) that `owner` keeps alive.
 struct RawBytes {
     ptr: NonNull<u8>,
     len: usize,
+    /// `None`: `ptr` is a `Box`'s allocation, freed by this.
+    owner: Option<Box<dyn ForeignBytes>>,
 }
 
 impl RawBytes {
-    fn new(bytes: Box<[u8]>) -> RawBytes {
-        let len = bytes.len();
-        // `Box::into_raw` never returns null.
-        let ptr = NonNull::new(Box::into_raw(bytes).cast::<u8>()).expect("Box pointer is null");
-        RawBytes { ptr, len }
+    fn new(bytes: Bytes) -> RawBytes {
+        match bytes {
+            Bytes::Owned(bytes) => {
+                let len = bytes.len();
+                // `Box::into_raw` never returns null.
+                let ptr =
+                    NonNull::new(Box::into_raw(bytes).cast::<u8>()).expect("Box pointer is null");
+                RawBytes {
+                    ptr,
+                    len,
+                    owner: None,
+                }
+            }
+            Bytes::Foreign(mut owner) => {
+                // The only `&mut` to the bytes ever made: the owner keeps them at this address
+                // (`ForeignBytes`' promise) until it is dropped or handed back by `into_bytes`.
+                let bytes = owner.bytes_mut();
+                let len = bytes.len();
+                let ptr = NonNull::new(bytes.as_mut_ptr()).unwrap_or(NonNull::dangling());
+                RawBytes {
+                    ptr,
+                    len,
+                    owner: Some(owner),
+                }
+            }
+        }
     }
 
-    fn into_box(self) -> Box<[u8]> {
+    fn into_bytes(mut self) -> Bytes {
+        if let Some(owner) = self.owner.take() {
+            // Nothing of ours to free: the memory goes on with its owner.
+            std::mem::forget(self);
+            return Bytes::Foreign(owner);
+        }
         let slice = ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
         std::mem::forget(self);
         // SAFETY: `slice` is exactly the allocation `Box::into_raw` gave up in `new`, and
         // `forget` above makes sure it is turned back into a Box only once.
-        unsafe { Box::from_raw(slice) }
+        Bytes::Owned(unsafe { Box::from_raw(slice) })
     }
 }
 
 impl Drop for RawBytes {
     fn drop(&mut self) {
+        if self.owner.is_some() {
+            return; // the owner frees its memory as it is dropped, after this
+        }
         let slice = ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len);
-        // SAFETY: as in `into_box`: we own this allocation and free it once.
+        // SAFETY: as in `into_bytes`: we own this allocation and free it once.
         drop(unsafe { Box::from_raw(slice) });
     }
 }
 
-// SAFETY: `RawBytes` is a uniquely owned heap allocation, like the `Box<[u8]>` it came from.
+// SAFETY: `RawBytes` is a uniquely owned heap allocation, like the `Box<[u8]>` it came from, or
+// a `ForeignBytes` owner (which is `Send`) with a pointer into the memory it owns.
 unsafe impl Send for RawBytes {}
 
 /// The memory a live (not moved) Buffer owns, with what views need to describe it.
@@ -69,7 +102,7 @@ impl Memory {
 
     fn into_data(self) -> BufferData {
         BufferData {
-            bytes: self.bytes.into_box(),
+            bytes: self.bytes.into_bytes(),
             layout: self.layout.into_layout(),
         }
     }
@@ -264,7 +297,15 @@ unsafe fn create(
     let layout = unsafe { layout::from_args(n as usize, format, shape)? };
     let bytes = try_zeroed(n as usize).ok_or_else(memory_error)?;
     // SAFETY: `tp` is the Buffer type.
-    unsafe { new_object(tp, BufferData { bytes, layout }) }
+    unsafe {
+        new_object(
+            tp,
+            BufferData {
+                bytes: bytes.into(),
+                layout,
+            },
+        )
+    }
 }
 
 unsafe extern "C" fn dealloc(obj: *mut PyObject) {

@@ -8,6 +8,7 @@ mod args;
 mod async_methods;
 mod async_waker;
 mod blocking;
+mod bridge;
 mod buffer;
 mod carry;
 mod errors;
@@ -30,6 +31,8 @@ mod state;
 mod to_item;
 mod tracked;
 mod view;
+#[cfg(feature = "bridge")]
+mod zmq_frame;
 
 pub use module::MODULE_DEF;
 

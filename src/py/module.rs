@@ -103,6 +103,7 @@ unsafe fn init(module: *mut PyObject) -> PyResult<()> {
             Owned::new(PyUnicode_InternFromString(c"capacity".as_ptr()))?.into_ptr();
         state.kw_receivers =
             Owned::new(PyUnicode_InternFromString(c"receivers".as_ptr()))?.into_ptr();
+        super::bridge::add_functions(module)?;
         state.buffer_type = add_type(module, &raw mut buffer::SPEC, c"Buffer")?;
         state.shared_buffer_type = add_type(module, &raw mut shared_buffer::SPEC, c"SharedBuffer")?;
         state.receiver_type = add_type(module, &raw mut receiver::SPEC, c"Receiver")?;

@@ -36,6 +36,16 @@ unsafe fn recv_item(state: &State, slf: *mut PyObject, wait: Wait) -> PyResult<O
     match take(handle, wait) {
         // SAFETY: as the caller guarantees.
         Ok(item) => unsafe { received(state, item, || handle.channel_end()) },
+        Err(Stop::Failed(Failure::Disconnected)) => {
+            match super::bridge::stopped_by_error(handle.info().id) {
+                // SAFETY: as the caller guarantees.
+                Some(why) => Err(unsafe { super::bridge::raise_channel_error(state, &why) }),
+                // SAFETY: as the caller guarantees.
+                None => Err(unsafe {
+                    raise_failure(state, Failed::Recv(Stop::Failed(Failure::Disconnected)))
+                }),
+            }
+        }
         // SAFETY: as the caller guarantees.
         Err(stop) => Err(unsafe { raise_failure(state, Failed::Recv(stop)) }),
     }

@@ -10,7 +10,7 @@ use crate::core::{Failure, SendEnd, SendFailure};
 use super::args::{self, parse, Param};
 use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
-use super::errors::memory_error;
+use super::errors::{memory_error, type_error};
 use super::failure::{raise_failure, Failed};
 use super::ffi::{Owned, PyResult};
 use super::handles::{self, handle};
@@ -84,6 +84,10 @@ unsafe fn send_item(
     }
     // SAFETY: as the caller guarantees.
     let (item, moved) = unsafe { convert(state, obj)? };
+    if let Some(why) = super::bridge::refusal(handle.info().id, &item) {
+        moved.give_back(item);
+        return Err(type_error(&format!("{why}: this Sender feeds a bridge")));
+    }
     let (stop, item) = match (handle.try_send(item), wait) {
         (Ok(()), _) => return none(),
         (

@@ -580,5 +580,8 @@ unsafe fn copy_buffer(obj: *mut PyObject) -> PyResult<Option<BufferData>> {
     .unwrap_or_else(|| Layout::bytes(view.len()));
     let mut bytes = super::alloc::try_zeroed(view.len()).ok_or_else(memory_error)?;
     view.copy_to(&mut bytes)?;
-    Ok(Some(BufferData { bytes, layout }))
+    Ok(Some(BufferData {
+        bytes: bytes.into(),
+        layout,
+    }))
 }
