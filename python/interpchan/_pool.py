@@ -122,6 +122,8 @@ class Pool(Executor):
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._max_tasks = max_tasks_per_worker
+        # Every worker, replacements included, starts with sys.path as it is now.
+        self._path = _spawn._search_path()
         probe_tx, probe_rx = channel()
         with probe_tx, probe_rx:  # TypeError now if the initializer cannot reach the workers
             probe_tx.send_nowait((initializer, self._initargs))
@@ -137,6 +139,7 @@ class Pool(Executor):
         self._results_tx, self._results_rx = channel()
         # Not a daemon (sub-interpreters allow none): the exit hook closes its channel, it ends.
         self._collector = threading.Thread(target=self._collect, name="interpchan-pool")
+        self._collected = threading.Event()  # the collector is done: every worker has ended
         with self._lock:
             for _ in range(self._size):
                 self._start_worker()
@@ -165,6 +168,7 @@ class Pool(Executor):
                     ),
                     {},
                     on_end=lambda worker: self._worker_ended(wid, worker),
+                    path=self._path,
                 )
         except BaseException:
             del self._slots[wid]
@@ -198,7 +202,10 @@ class Pool(Executor):
                 if not self._handle(message):
                     return
         finally:
-            self._finish()
+            try:
+                self._finish()
+            finally:
+                self._collected.set()
 
     def _handle(self, message: tuple[str, int, int | None, Any]) -> bool:
         """Handles one message; False once the pool is shut down and every worker has ended."""
@@ -463,9 +470,11 @@ class Pool(Executor):
                 self._pending = collections.deque(keep)
             self._dispatch()
         if wait and threading.current_thread() is not self._collector:
+            # Events, not Thread.join, so that one Ctrl-C interrupts the wait (see Worker._wait).
+            _spawn._wait_event(self._collected)
             self._collector.join()
             for worker in list(self._threads):
-                worker._thread.join()
+                worker._wait()
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         if exc_type is None:
