@@ -105,6 +105,26 @@ def test_dropping_the_last_receiver_wakes_a_blocked_send() -> None:
         sender.result()
 
 
+@pytest.mark.parametrize("capacity", [1, 3])
+def test_closing_the_last_receiver_fails_a_send_waiting_for_room(capacity: int) -> None:
+    """A send waiting for room on a full channel raises ChannelClosed when the last Receiver
+    closes, and keeps its Buffer: the room that discarding the queued items frees never takes
+    its item. The close lands at varied points of the wait (polling, then parked)."""
+    for round_ in range(100):
+        tx, rx = interpchan.channel(capacity)
+        for i in range(capacity):
+            tx.send(i)
+        buf = interpchan.Buffer(8)
+        memoryview(buf)[:] = b"intact!!"
+        sender = Blocked(lambda: tx.send(buf, timeout=30))  # noqa: B023 (joined below)
+        for _ in range(round_ % 10 * 20):
+            pass  # later and later in the wait, holding the GIL the sender does not need
+        rx.close()
+        with pytest.raises(interpchan.ChannelClosed):
+            sender.result()
+        assert not buf.moved and bytes(memoryview(buf)) == b"intact!!", round_
+
+
 def test_blocked_select_skips_a_channel_that_closes_and_takes_the_next_item() -> None:
     tx_a, rx_a = interpchan.channel()
     tx_b, rx_b = interpchan.channel()

@@ -35,6 +35,12 @@ def test_negative_capacity_is_a_value_error(bad: int) -> None:
         interpchan.channel(bad)
 
 
+@pytest.mark.parametrize("huge", [2**63 - 1, 2**63, 2**100])
+def test_too_large_capacity_is_a_value_error_that_says_so(huge: int) -> None:
+    with pytest.raises(ValueError, match="at most"):
+        interpchan.channel(huge)
+
+
 @pytest.mark.parametrize("bad", [1.5, "3", b"3", [1]])
 def test_non_int_capacity_is_a_type_error(bad: object) -> None:
     with pytest.raises(TypeError):

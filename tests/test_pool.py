@@ -237,6 +237,19 @@ def test_workers_start_with_the_callers_sys_path() -> None:
     assert pid == __import__("os").getpid()  # same process: interpreters, not processes
 
 
+def test_replacement_workers_keep_the_sys_path_of_the_pools_start() -> None:
+    with interpchan.Pool(1, max_tasks_per_worker=1) as pool:
+        first, _ = pool.submit(pool_tasks.path_and_pid).result(TIMEOUT)
+        sys.path.append("/interpchan-added-later")
+        try:
+            # Each task runs in a new worker (one task per worker), started after the change.
+            later = [pool.submit(pool_tasks.path_and_pid).result(TIMEOUT)[0] for _ in range(2)]
+        finally:
+            sys.path.remove("/interpchan-added-later")
+    assert later == [first, first]
+    assert "/interpchan-added-later" not in later[0]
+
+
 def test_cancel_and_wait_and_as_completed(pool: interpchan.Pool) -> None:
     gate_tx, gate_rx = interpchan.channel()
     blockers = [pool.submit(pool_tasks.wait_on, gate_rx) for _ in range(6)]  # fill and queue

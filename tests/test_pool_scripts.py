@@ -164,6 +164,50 @@ def test_one_ctrl_c_ends_the_process(tmp_path: Path, where: str) -> None:
     assert process.returncode in (-signal.SIGINT, 130, 1)
 
 
+# The main thread waits for worker threads when one SIGINT comes: a helper thread sends it once
+# the main thread has released `gate` and then the GIL, which (with this switch interval) it
+# keeps until it blocks in that wait. CPython 3.12's Thread.join, interrupted so, takes the
+# thread for ended while its interpreter still exists: the process would abort at exit
+# ("remaining subinterpreters") if the wait were a Thread.join.
+WAITING_FOR_WORKERS = """
+def block(rx):
+    return rx.recv()  # no timeout: only the exit hook can end this
+
+if __name__ == "__main__":
+    import signal, threading
+
+    sys.setswitchinterval(1000)
+    gate = threading.Lock()
+    gate.acquire()
+
+    def interrupt():
+        with gate:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    tx, rx = interpchan.channel()
+    started_tx, started_rx = interpchan.channel()
+    threading.Thread(target=interrupt, daemon=True).start()
+"""
+
+
+@pytest.mark.parametrize("wait", ["join", "pool-shutdown"])
+def test_one_ctrl_c_while_waiting_for_workers_ends_the_process(tmp_path: Path, wait: str) -> None:
+    body = {
+        "join": "    worker = interpchan.spawn(pool_tasks.report_then_wait, started_tx, rx)\n"
+        "    started_rx.recv(timeout=60)\n"
+        "    gate.release()\n"
+        "    worker.join()\n",
+        "pool-shutdown": "    with interpchan.Pool(1) as pool:\n"
+        "        pool.submit(pool_tasks.report_then_wait, started_tx, rx)\n"
+        "        started_rx.recv(timeout=60)\n"
+        "        gate.release()\n",
+    }[wait]
+    result = run(write(tmp_path, WAITING_FOR_WORKERS + body))
+    no_crash(result)
+    assert "KeyboardInterrupt" in result.stderr
+    assert result.returncode in (-signal.SIGINT, 130, 1)
+
+
 def test_asyncio_run_in_executor_in_a_program(tmp_path: Path) -> None:
     script = write(
         tmp_path,

@@ -60,8 +60,9 @@ _exit.install()
 def __getattr__(name: str) -> Any:
     # Looked up on first use, so that importing interpchan, which every worker interpreter does,
     # stays cheap: __version__ comes from the installed package's metadata (Cargo.toml's version,
-    # through maturin; importlib.metadata is slow to import), and Pool brings
-    # concurrent.futures, which most workers never need.
+    # through maturin; importlib.metadata is slow to import), Pool brings concurrent.futures,
+    # which most workers never need, and bridge (interpchan.bridge.sender(...) after a plain
+    # `import interpchan`) registers an exit hook only programs that use it need.
     if name == "__version__":
         from importlib.metadata import version
 
@@ -71,4 +72,13 @@ def __getattr__(name: str) -> Any:
         from ._pool import Pool
 
         return Pool
+    if name == "bridge":
+        import importlib  # not `from . import bridge`: that looks the name up here again
+
+        return importlib.import_module(".bridge", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # The names looked up on first use are listed too (tab completion, inspect.getmembers).
+    return sorted({*globals(), *__all__, "__version__", "bridge"})

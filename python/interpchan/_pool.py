@@ -207,6 +207,8 @@ class Pool(Executor):
         self._initializer = initializer
         self._initargs = tuple(initargs)
         self._max_tasks = max_tasks_per_worker
+        # Every worker, replacements included, starts with sys.path as it is now.
+        self._path = _spawn._search_path()
         probe_tx, probe_rx = channel()
         with probe_tx, probe_rx:  # TypeError now if the initializer cannot reach the workers
             probe_tx.send_nowait((initializer, self._initargs))
@@ -230,6 +232,7 @@ class Pool(Executor):
         self._collecting_done = False
         # Not a daemon (sub-interpreters allow none): the exit hook closes its channel, it ends.
         self._collector = threading.Thread(target=self._collect, name="interpchan-pool")
+        self._collected = threading.Event()  # the collector is done: every worker has ended
         with self._lock:
             for _ in range(self._size):
                 self._start_worker()
@@ -258,6 +261,7 @@ class Pool(Executor):
                     ),
                     {},
                     on_end=lambda worker: self._worker_ended(wid, worker),
+                    path=self._path,
                 )
         except BaseException:
             del self._slots[wid]
@@ -313,7 +317,10 @@ class Pool(Executor):
                 else:
                     timed_out = not self._wake.wait(_SAFETY_NET if busy else None)
         finally:
-            self._finish()
+            try:
+                self._finish()
+            finally:
+                self._collected.set()
 
     def _tasks_out(self) -> bool:
         """Whether a task was sent to a worker and its outcome not handled yet (lock held)."""
@@ -652,9 +659,11 @@ class Pool(Executor):
             self._dispatch()
         self._wake.set()
         if wait and threading.current_thread() is not self._collector:
+            # Events, not Thread.join, so that one Ctrl-C interrupts the wait (see Worker._wait).
+            _spawn._wait_event(self._collected)
             self._collector.join()
             for worker in list(self._threads):
-                worker._thread.join()
+                worker._wait()
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         if exc_type is None:

@@ -6,9 +6,10 @@ import os
 import pickle
 import sys
 import threading
+import time
 from collections.abc import Callable
 
-from . import _worker
+from . import _exit, _worker
 from ._interpchan import ChannelClosed, Empty, Receiver, channel
 
 TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
@@ -129,6 +130,29 @@ def _run_in_new_interpreter(script: str) -> str | None:
     return None
 
 
+# How long a wait in the main thread of the main interpreter lasts at most before signal handlers
+# run (the channels' blocking calls do the same).
+_SIGNAL_SLICE = 0.02
+
+
+def _wait_event(event: threading.Event, timeout: float | None = None) -> bool:
+    """``event.wait(timeout)``; in the main thread of the main interpreter, in slices, so that
+    a signal that comes just before the wait blocks still runs its handler (Ctrl-C) at once,
+    not when the wait ends."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or not _exit._is_main_interpreter()
+    ):
+        return event.wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = _SIGNAL_SLICE if deadline is None else deadline - time.monotonic()
+        if event.wait(min(_SIGNAL_SLICE, max(left, 0.0))):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
 class Worker:
     """A function running in its own sub-interpreter; made by :func:`spawn`.
 
@@ -151,6 +175,7 @@ class Worker:
         self._result_rx = result_rx
         self._on_end = on_end
         self._outcome: tuple[str, Any] | None = None
+        self._done = threading.Event()  # set once the outcome is known and the interpreter gone
         ended_tx, self.ended = channel(1)
         self._thread = threading.Thread(
             target=self._main, args=(script, ended_tx), name="interpchan-worker"
@@ -166,6 +191,7 @@ class Worker:
         finally:
             self._call_rx.close()
             self._outcome = self._read_outcome(failure)
+            self._done.set()
             with ended_tx:
                 try:
                     ended_tx.send_nowait(self._outcome[0] == "ok")
@@ -199,12 +225,9 @@ class Worker:
         """
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be non-negative")
-        self._thread.join(timeout)
-        # The outcome is recorded once the function returned and its interpreter is gone, just
-        # before `ended` gets its item: from then on join() answers, even if the thread is still
-        # finishing its own bookkeeping.
-        if self._outcome is None:
+        if not self._wait(timeout):
             raise TimeoutError("the worker is still running")
+        assert self._outcome is not None
         status, payload = self._outcome
         if status == "ok":
             return payload
@@ -213,6 +236,22 @@ class Worker:
             raise MainGuardError(message, remote_type)
         raise WorkerError(message, remote_type)
 
+    def _wait(self, timeout: float | None = None) -> bool:
+        """Waits until the function returned and its interpreter is gone; False on timeout.
+
+        It waits on an Event (see :func:`_wait_event`), not with ``Thread.join``: CPython 3.12's
+        ``Thread.join``, interrupted by Ctrl-C, takes the thread for ended, so that the
+        interpreter exits without waiting for it and aborts ("remaining subinterpreters").
+        Once the interpreter is gone, the thread only finishes its bookkeeping (``ended``, the
+        pool's callback): it is joined, unless this is that thread (the callback asks for the
+        outcome).
+        """
+        if not _wait_event(self._done, timeout):
+            return False
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+        return True
+
     def __enter__(self) -> Worker:
         return self
 
@@ -220,7 +259,7 @@ class Worker:
         if exc_type is None:
             self.join()
         else:  # wait, but do not hide the exception already on its way
-            self._thread.join()
+            self._wait()
 
 
 def _start(
@@ -228,7 +267,10 @@ def _start(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     on_end: Callable[[Worker], None] | None = None,
+    path: list[str] | None = None,
 ) -> Worker:
+    """Starts ``func(*args, **kwargs)`` in a new interpreter whose ``sys.path`` is ``path``
+    (default: this interpreter's ``sys.path`` now)."""
     _check_not_loading_main()
     kind, where, qualname = _locate(func)
     main_path = _share_main_with_workers()
@@ -237,7 +279,9 @@ def _start(
     with call_tx, result_tx:
         # Converts the arguments now (TypeError here if one cannot be sent).
         call_tx.send_nowait((kind, where, qualname, args, kwargs, result_tx))
-    script = _BOOTSTRAP.format(path=_search_path(), main=main_path, reference=pickle.dumps(call_rx))
+    if path is None:
+        path = _search_path()
+    script = _BOOTSTRAP.format(path=path, main=main_path, reference=pickle.dumps(call_rx))
     return Worker(call_rx, result_rx, script, on_end)
 
 

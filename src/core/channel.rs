@@ -26,6 +26,8 @@ pub struct ChannelInfo {
     pub capacity: Option<usize>,
     senders_gone: AtomicBool,
     receivers_gone: AtomicBool,
+    /// Attempts to queue an item in progress on a bounded channel ([`SendEnd::try_push`]).
+    pushing: AtomicUsize,
     /// Some queued item held a Receiver: the cycle collector's index may have an entry for it.
     indexed: AtomicBool,
     /// The cycle collector found this channel unreachable: references no longer resolve to it.
@@ -45,6 +47,12 @@ impl ChannelInfo {
     /// True once no receiving end remains anywhere.
     pub fn receivers_gone(&self) -> bool {
         self.receivers_gone.load(Ordering::Acquire)
+    }
+
+    /// A bounded channel with slots (not unbounded, not rendezvous): the drop of its last
+    /// receiving end empties the queue itself, so sends go through [`SendEnd::try_push`].
+    pub(crate) fn empties_on_close(&self) -> bool {
+        self.capacity.is_some_and(|cap| cap > 0)
     }
 
     /// True once the cycle collector found this channel unreachable.
@@ -110,6 +118,32 @@ impl SendEnd {
     /// Items waiting in the channel now.
     pub(crate) fn len(&self) -> usize {
         self.tx.len()
+    }
+
+    /// One attempt to queue `parcel`, never blocking. On a bounded channel it is refused as
+    /// disconnected once the last receiving end has begun to go (its drop empties the queue,
+    /// which frees slots: an item queued there could never be received, yet its send would
+    /// have succeeded).
+    ///
+    /// The handshake with [`RecvEnd`]'s drop: an attempt counts itself in `pushing` and then
+    /// reads `receivers_gone`; the drop sets `receivers_gone` and then waits until `pushing`
+    /// is 0 before it empties the queue. All four accesses are `SeqCst`, so at least one side
+    /// sees the other's write: an attempt either sees the end going (and queues nothing) or
+    /// ends before the queue is emptied (and its item is dropped with the others, as if it had
+    /// been queued just before the close).
+    pub(crate) fn try_push(&self, parcel: Parcel) -> Result<(), cb::TrySendError<Parcel>> {
+        let info = &self.info;
+        if !info.empties_on_close() {
+            return self.tx.try_send(parcel);
+        }
+        info.pushing.fetch_add(1, Ordering::SeqCst);
+        let pushed = if info.receivers_gone.load(Ordering::SeqCst) {
+            Err(cb::TrySendError::Disconnected(parcel))
+        } else {
+            self.tx.try_send(parcel)
+        };
+        info.pushing.fetch_sub(1, Ordering::SeqCst);
+        pushed
     }
 }
 
@@ -208,15 +242,21 @@ impl Drop for SendEnd {
 
 impl Drop for RecvEnd {
     fn drop(&mut self) {
-        self.info.receivers_gone.store(true, Ordering::Release);
+        // SeqCst: the handshake with sends in progress (SendEnd::try_push).
+        self.info.receivers_gone.store(true, Ordering::SeqCst);
         self.info.wake_senders();
         // The items still queued can never be received: drop them now, with what they hold
         // (Buffers, handles on other channels). crossbeam does so itself for unbounded
-        // channels, but for bounded ones only once every sender is gone too. Bounded by the
-        // count queued now, so senders cannot keep this busy; not for rendezvous channels,
-        // where a receive would complete a blocked send.
+        // channels, but for bounded ones only once every sender is gone too. Not for
+        // rendezvous channels, which queue nothing (a receive would complete a blocked send).
+        // First wait for the attempts to queue that began before `receivers_gone` was set
+        // (each is one non-blocking try): every later one is refused, so no send can succeed
+        // by taking a slot that emptying frees. Bounded by the count queued then.
         // Items holding other channels' ends are dropped without recursion (`Parcel`'s drop).
-        if self.info.capacity.is_some_and(|cap| cap > 0) {
+        if self.info.empties_on_close() {
+            while self.info.pushing.load(Ordering::SeqCst) != 0 {
+                std::thread::yield_now();
+            }
             for _ in 0..self.rx.len() {
                 if self.rx.try_recv().is_err() {
                     break;
@@ -275,6 +315,7 @@ pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd
         capacity,
         senders_gone: AtomicBool::new(false),
         receivers_gone: AtomicBool::new(false),
+        pushing: AtomicUsize::new(0),
         indexed: AtomicBool::new(false),
         collected: AtomicBool::new(false),
         receive_waiters: WaitList::default(),
@@ -314,6 +355,37 @@ mod tests {
             drop(rx);
             assert_eq!(tx.len(), 0, "capacity {cap:?}");
             assert!(other_rx.info.senders_gone(), "capacity {cap:?}");
+        }
+    }
+
+    /// A send waiting for room on a full channel fails when the last receiving end goes: the
+    /// room that dropping the queued items frees never takes its item (that item could not be
+    /// received, yet the send would have succeeded). The drop lands at varied points of the
+    /// send: before it starts, while it polls and once it is parked.
+    #[test]
+    fn a_waiting_send_fails_when_the_last_receiver_goes() {
+        use crate::core::{Failure, Handle};
+        use std::sync::Barrier;
+        for round in 0..300u32 {
+            let (tx, rx) = channel(Some(1));
+            let tx = Handle::new(tx);
+            tx.try_send(Item::Int(0)).unwrap();
+            let start = Arc::new(Barrier::new(2));
+            let sender = {
+                let start = start.clone();
+                std::thread::spawn(move || {
+                    start.wait();
+                    tx.send_until(Item::Int(1), None)
+                })
+            };
+            start.wait();
+            for _ in 0..(round % 30) * (round % 7) * 50 {
+                std::hint::spin_loop();
+            }
+            drop(rx);
+            let failed = sender.join().unwrap().expect_err("the send succeeded");
+            assert_eq!(failed.kind, Failure::Disconnected, "round {round}");
+            assert!(matches!(failed.item, Item::Int(1)), "round {round}");
         }
     }
 }

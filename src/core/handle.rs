@@ -177,7 +177,7 @@ impl Handle<SendEnd> {
         };
         let mut parcel = Parcel::new(item);
         let due = parcel.count_in(&open.end.info);
-        let (kind, parcel) = match open.end.tx.try_send(parcel) {
+        let (kind, parcel) = match open.end.try_push(parcel) {
             Ok(()) => {
                 drop(guard);
                 self.info.wake_receivers();
@@ -237,7 +237,7 @@ impl Handle<SendEnd> {
         let polled = self.spins().then(|| {
             spin(deadline, || {
                 let parcel = waiting.take()?;
-                match end.tx.try_send(parcel) {
+                match end.try_push(parcel) {
                     Ok(()) => {
                         self.info.wake_receivers();
                         Some(Ok(()))
@@ -257,6 +257,9 @@ impl Handle<SendEnd> {
             (None, Some(parcel)) => parcel,
             (None, None) => unreachable!("spin gives the item back whenever it keeps polling"),
         };
+        if end.info.empties_on_close() {
+            return self.park_then_push(end, parcel, deadline);
+        }
         let mut sel = cb::Select::new();
         let send_op = sel.send(&end.tx);
         sel.recv(&self.closed_signal);
@@ -274,6 +277,45 @@ impl Handle<SendEnd> {
         } else {
             let _ = oper.recv(&self.closed_signal);
             Err((Failure::Closed, parcel))
+        }
+    }
+
+    /// The parked part of [`offer_until`](Self::offer_until) on a bounded channel with slots:
+    /// waits until the channel has room (or this handle is closed, or the deadline passes),
+    /// then tries [`SendEnd::try_push`], and waits again if another sender took the room
+    /// first. It only waits for readiness, never commits to a send while parked: the room
+    /// that the drop of the last receiving end frees must not take an item
+    /// (see [`SendEnd::try_push`]).
+    fn park_then_push(
+        &self,
+        end: &Arc<SendEnd>,
+        mut parcel: Parcel,
+        deadline: Option<Instant>,
+    ) -> Result<(), (Failure, Parcel)> {
+        loop {
+            let mut sel = cb::Select::new();
+            let send_op = sel.send(&end.tx);
+            sel.recv(&self.closed_signal);
+            let ready = match deadline {
+                None => sel.ready(),
+                Some(deadline) => match sel.ready_deadline(deadline) {
+                    Ok(index) => index,
+                    Err(_) => return Err((Failure::Timeout, parcel)),
+                },
+            };
+            if ready != send_op {
+                return Err((Failure::Closed, parcel));
+            }
+            match end.try_push(parcel) {
+                Ok(()) => {
+                    self.info.wake_receivers();
+                    return Ok(());
+                }
+                Err(cb::TrySendError::Full(back)) => parcel = back,
+                Err(cb::TrySendError::Disconnected(back)) => {
+                    return Err((Failure::Disconnected, back))
+                }
+            }
         }
     }
 }

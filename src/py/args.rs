@@ -182,7 +182,8 @@ pub unsafe fn capacity(capacity: *mut PyObject) -> PyResult<Option<usize>> {
     if value == -1 && overflow == 0 && unsafe { !PyErr_Occurred().is_null() } {
         return Err(super::ffi::PyErrSet);
     }
-    if overflow < 0 || value < 0 {
+    // On overflow `value` is -1: the sign is `overflow`'s.
+    if overflow < 0 || (overflow == 0 && value < 0) {
         return Err(value_error("capacity must be non-negative"));
     }
     if overflow > 0 || value as u64 > MAX_CAPACITY as u64 {
