@@ -103,7 +103,9 @@ def test_timeout_takes_nothing_and_validates() -> None:
             await rx.recv_async(1, 2)  # type: ignore[call-arg]
         with pytest.raises(ValueError):
             await tx.send_async(1, timeout=-1)
-        assert len(rx) == 0  # the refused send enqueued nothing
+        with pytest.raises(TypeError):  # positional-only, as for send()
+            await tx.send_async(obj=1)  # type: ignore[call-arg]
+        assert len(rx) == 0  # the refused sends enqueued nothing
 
     run(main)
     assert asyncio.TimeoutError is TimeoutError

@@ -346,7 +346,7 @@ class ChannelModel(RuleBasedStateMachine):
                 if h.kind == "S":
                     closed = not h.open or chan.alive["R"] == 0
                 else:
-                    closed = not h.open or (chan.alive["S"] == 0 and not chan.queue)
+                    closed = not h.open or chan.alive["S"] == 0
                 size = len(chan.queue) if h.open else 0
                 expected.append((h.kind, closed, size, chan.capacity, True, chan.id))
             assert place.call("states", [h.key for h in here]) == ("ok", expected)

@@ -248,7 +248,7 @@ async def anext_item(rx: Receiver) -> Any:
         raise StopAsyncIteration from None
 
 
-async def send_async(tx: Sender, obj: object, timeout: float | None = None) -> None:
+async def send_async(tx: Sender, obj: object, /, timeout: float | None = None) -> None:
     """`Sender.send_async`: sends `obj`, awaiting room without blocking the loop. Returning means
     enqueued; raising means not (and the caller still owns `obj`)."""
     timeout = _check_timeout(timeout)

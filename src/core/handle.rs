@@ -321,12 +321,10 @@ impl Handle<SendEnd> {
 }
 
 impl Handle<RecvEnd> {
-    /// Closed: this handle is closed, or no sending end remains and nothing is left to take.
+    /// Closed: this handle is closed, or no sending end remains (as a closed Go channel, it
+    /// may still hold items, which receives deliver before they raise).
     pub fn is_closed(&self) -> bool {
-        match self.end() {
-            None => true,
-            Some(end) => self.info.senders_gone() && end.len() == 0,
-        }
+        !self.is_open() || self.info.senders_gone()
     }
 
     /// The receiving end, even once this handle is closed, while any holder keeps it alive
@@ -486,7 +484,7 @@ mod tests {
         let (tx, rx) = pair(None);
         tx.try_send(Item::Int(1)).unwrap();
         tx.close();
-        assert!(!rx.is_closed());
+        assert!(rx.is_closed()); // no sender left, one item still to take
         assert!(matches!(rx.try_recv(), Ok(Item::Int(1))));
         assert!(rx.is_closed());
         assert_eq!(rx.recv_until(None).unwrap_err(), Failure::Disconnected);

@@ -138,7 +138,8 @@ waiting.",
 
 static mut GETSET: [PyGetSetDef; 3] = {
     let [closed, capacity] = handles::shared_getset::<RecvEnd>(
-        c"True if this handle is closed, or every Sender is gone and no item is left.",
+        c"True if this handle is closed, or every Sender is gone (items sent before may still be \
+waiting: recv() delivers them, then raises ChannelClosed).",
     );
     [closed, capacity, END_GETSET]
 };
