@@ -2,7 +2,8 @@
 
 Run: python bench/pool.py [--rounds R] [--workers N] [--quick]. Prints a markdown table of
 medians over the rounds, with ratios: the submit().result() round trip (p50), map over 100,000
-trivial tasks (best chunksize of each), pure-Python CPU-bound tasks on N workers against one
+trivial tasks (best chunksize of each; with the ceiling N workers could reach if each ran
+as fast as one thread, no cost for sending), pure-Python CPU-bound tasks on N workers against one
 thread, pool start (N workers ready; the workers load this script, as they would any program's),
 and the cost of one sub-interpreter (spawn(operator.add, ...).join()). The CPU-bound row needs
 idle cores.
@@ -184,6 +185,12 @@ def main() -> None:
                 f"| map {map_n:,} trivial tasks (best chunksize) | {name} (chunksize {chunk}) "
                 f"| {rate / 1e3:.0f} k tasks/s | {ratio:.1f}x faster |"
             )
+    value = med[("map", "one thread")] / workers
+    print(
+        f"| map {map_n:,} trivial tasks (best chunksize) | ceiling: {workers} x one thread "
+        f"(the function runs in Python once per task) | {map_n / value / 1e3:.0f} k tasks/s "
+        f"| {value / med[('map', ours)]:.2f}x faster |"
+    )
     single = med[("cpu", "one thread")]
     for name in [ours, *[p for p in peers(workers) if p != ours], "one thread"]:
         if ("cpu", name) in med:

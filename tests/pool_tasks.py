@@ -58,6 +58,12 @@ def wait_on(rx: interpchan.Receiver) -> Any:
         return "closed"
 
 
+def send_value(tx: interpchan.Sender, value: Any) -> Any:
+    """Sends value on tx (a side effect the test sees without asking the future)."""
+    tx.send(value)
+    return value
+
+
 def report_then_wait(started: interpchan.Sender, rx: interpchan.Receiver) -> Any:
     started.send("started")
     started.close()
@@ -132,3 +138,19 @@ def abandon_pool(blocked_on: interpchan.Receiver) -> int:
     pool.submit(wait_on, blocked_on)
     pool.submit(square, 5)
     return value
+
+
+def _make_plus(n: int) -> Any:
+    def plus(x: int) -> int:
+        return x + n
+
+    plus.__name__ = plus.__qualname__ = f"plus_{n}"
+    return plus
+
+
+# Distinct module-level functions (found by name, as pickle looks for them), more than a worker
+# keeps: the Pool's tests send them all, in turn.
+PLUS = [_make_plus(n) for n in range(150)]
+for _plus in PLUS:
+    globals()[_plus.__name__] = _plus
+del _plus

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import operator
 import sys
+import time
 
 import pool_tasks
 import pytest
@@ -82,6 +83,76 @@ def test_map_with_buffersize_reads_its_input_lazily_and_keeps_order(pool: interp
         pool.map(pool_tasks.square, [1], buffersize=0)
     with pytest.raises(TypeError):
         pool.map(pool_tasks.square, [1], buffersize=1.5)
+
+
+def test_tasks_run_and_futures_resolve_when_nobody_calls_result(pool: interpchan.Pool) -> None:
+    """A caller in result() receives outcomes itself; with nobody there, tasks queued beyond the
+    workers' window still run, and futures resolve for done(), wait() and callbacks."""
+    tx, rx = interpchan.channel()
+    futures = [pool.submit(pool_tasks.send_value, tx, i) for i in range(20)]
+    assert sorted(rx.recv(timeout=TIMEOUT) for _ in range(20)) == list(range(20))
+    deadline = time.monotonic() + TIMEOUT
+    while not all(future.done() for future in futures):  # polled, never waited on
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    called = []
+    more = [pool.submit(pool_tasks.square, i) for i in range(10)]
+    more[-1].add_done_callback(called.append)
+    _, not_done = concurrent.futures.wait(more, timeout=TIMEOUT)
+    assert not not_done and [f.result() for f in more] == [i * i for i in range(10)]
+    assert called == [more[-1]]
+    tx.close()
+    rx.close()
+
+
+def test_functions_are_kept_by_workers_and_every_task_runs_its_own(pool: interpchan.Pool) -> None:
+    """A worker keeps the module-level functions it ran (sent once); with more functions than
+    it keeps, interleaved with a function used all the time, each task still runs its own."""
+    futures = []
+    for n, plus in enumerate(pool_tasks.PLUS):
+        futures.append((n + 1000, pool.submit(plus, 1000)))
+        futures.append((n * n, pool.submit(pool_tasks.square, n)))
+        futures.append((n + 7, pool.submit(operator.add, n, 7)))  # a builtin of a module
+    assert [f.result(TIMEOUT) for _, f in futures] == [want for want, _ in futures]
+    # Bound methods are sent with their object each time, never kept: each sees it as it is.
+    box = {"n": 1}
+    assert pool.submit(box.get, "n").result(TIMEOUT) == 1
+    box["n"] = 2
+    assert pool.submit(box.get, "n").result(TIMEOUT) == 2
+
+
+def test_a_function_that_cannot_be_found_in_workers_fails_its_tasks_only(
+    pool: interpchan.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A function whose name the workers cannot resolve fails each of its tasks (the first one,
+    which sends it, and later ones, which name it); the pool goes on."""
+
+    def elsewhere() -> None:
+        pass
+
+    elsewhere.__module__ = "pool_tasks"
+    elsewhere.__name__ = elsewhere.__qualname__ = "not_in_workers"
+    monkeypatch.setattr(pool_tasks, "not_in_workers", elsewhere, raising=False)
+    for _ in range(4):
+        with pytest.raises(interpchan.ChannelError, match="could not be rebuilt") as caught:
+            pool.submit(elsewhere).result(TIMEOUT)
+        assert "AttributeError" in str(caught.value.__cause__)
+        assert "not_in_workers" in str(caught.value.__cause__)
+        assert pool.submit(pool_tasks.square, 3).result(TIMEOUT) == 9
+
+
+def test_a_future_waited_on_unseen_by_the_pool_still_resolves(pool: interpchan.Pool) -> None:
+    """The pool learns of waiters through Future's methods (and wait()'s waiter list); one it
+    cannot see (here: Future's own done(), called past the pool's) still gets its outcome, as
+    the pool looks for unreceived outcomes every little while when tasks are out."""
+    list(pool.map(pool_tasks.square, range(8)))  # every worker ready: nothing else to receive
+    for i in range(3):
+        future = pool.submit(pool_tasks.square, i)
+        deadline = time.monotonic() + TIMEOUT
+        while not concurrent.futures.Future.done(future):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert future.result() == i * i
 
 
 def test_map_rejects_a_bad_chunksize(pool: interpchan.Pool) -> None:

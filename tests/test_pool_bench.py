@@ -26,4 +26,5 @@ def test_pool_bench_prints_every_row_for_every_peer() -> None:
         for peer in peers:
             assert any(workload in row and f"| {peer}" in row for row in rows), (workload, peer)
     assert any("one thread" in row and "map" in row for row in rows)
+    assert any("ceiling: 2 x one thread" in row for row in rows)
     assert any("spawn(f).join()" in row for row in rows)

@@ -8,6 +8,7 @@ import os
 import pickle
 import threading
 import time
+import types
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, as_completed
 from typing import Any
@@ -19,6 +20,13 @@ from ._worker import GUARD_MESSAGE
 
 # Tasks sent ahead to each worker, so that it finds the next one waiting when it finishes one.
 _PREFETCH = 2
+# Functions each worker keeps (sent once, then named by a key); past that, it starts afresh.
+_CACHED_FUNCTIONS = 64
+# Functions pickled by reference (their name), which a worker may keep: module-level functions
+# and builtins of modules (not bound methods, whose pickle holds their object's state).
+_FUNCTION_TYPES = frozenset({types.FunctionType, types.BuiltinFunctionType})
+# How often, while tasks come, the collector looks for outcomes that nobody receives.
+_SAFETY_NET = 0.02
 # Workers in a row that end before they are ready: the pool cannot start workers; it is broken.
 _START_FAILURES_BEFORE_BROKEN = 3
 
@@ -41,15 +49,92 @@ class _Task:
 class _Slot:
     """One worker as the pool sees it: its task channel and the tasks sent to it, in order."""
 
-    __slots__ = ("assigned", "ready", "retiring", "sent", "task_tx", "worker")
+    __slots__ = ("assigned", "functions", "ready", "retiring", "sent", "task_tx", "worker")
 
     def __init__(self, task_tx: Sender) -> None:
         self.task_tx = task_tx
+        self.functions: dict[Any, int] = {}  # the functions this worker keeps, by key
         self.assigned: collections.deque[_Task] = collections.deque()
         self.sent = 0
         self.ready = False
         self.retiring = False  # it ran max_tasks_per_worker tasks: it ends, and is replaced
         self.worker: _spawn.Worker | None = None
+
+
+_DONE = frozenset({"CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED"})
+_OUTCOMES = frozenset({"ok", "okp", "err"})  # a task's outcome (kinds in _pool_worker)
+
+
+class _PoolFuture(Future):  # type: ignore[type-arg]
+    """A pool task's Future: a caller that waits for it with no timeout receives the pool's
+    results itself while no other thread does (one thread woken per result, not two)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self.watched = False  # waited on other than by result(): the collector must receive
+        super().__init__()
+
+    def _watch(self) -> None:
+        if not self.watched and self._state not in _DONE:
+            self.watched = True
+            self._pool._wake.set()
+
+    def done(self) -> bool:
+        self._watch()  # polled: the collector must receive
+        return super().done()
+
+    def running(self) -> bool:
+        self._watch()
+        return super().running()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if timeout is None and self._state not in _DONE:
+            self._pool._lead(self)
+        self._watch()  # another thread receives: the collector, which must go on
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._watch()
+        return super().exception(timeout)
+
+    def add_done_callback(self, fn: Callable[[Future[Any]], object]) -> None:
+        self._watch()
+        super().add_done_callback(fn)
+
+    # wait() and as_completed() add themselves to the list of waiters.
+    @property
+    def _waiters(self) -> list[Any]:
+        self._watch()
+        return self._waiter_list
+
+    @_waiters.setter
+    def _waiters(self, value: list[Any]) -> None:
+        self._waiter_list = value
+
+
+def _send_task(slot: _Slot, task: _Task) -> None:
+    """Sends ``task`` to the worker (raises as ``send_nowait``). A module-level function goes
+    once as its pickle, which the worker keeps; later tasks name it by its key."""
+    fn = task.fn
+    if type(fn) in _FUNCTION_TYPES:
+        functions = slot.functions
+        key = functions.get(fn)
+        if key is not None:
+            slot.task_tx.send_nowait((key, None, task.args, task.kwargs))
+            return
+        if type(fn) is types.FunctionType or type(fn.__self__) is types.ModuleType:
+            try:
+                blob = pickle.dumps(fn, 5)
+            except Exception:
+                pass  # sent as it is: the send raises as it would without the cache
+            else:
+                key = len(functions) if len(functions) < _CACHED_FUNCTIONS else 0
+                slot.task_tx.send_nowait((key, blob, task.args, task.kwargs))
+                if key == 0:
+                    functions.clear()  # the worker starts afresh on key 0, too
+                functions[fn] = key
+                return
+    slot.task_tx.send_nowait((None, fn, task.args, task.kwargs))
 
 
 def _load(slot: _Slot) -> int:
@@ -137,6 +222,14 @@ class Pool(Executor):
         self._broken: BaseException | None = None
         self._start_failures = 0
         self._results_tx, self._results_rx = channel()
+        # Who receives from the results channel now (one thread at a time, so that messages are
+        # handled in the order they were sent): None, the collector, or a caller of result().
+        self._receiver: object = None
+        self._wake = threading.Event()  # set when the collector may have to receive
+        self._collector_parked = False
+        self._collector_idle = False  # parked with no timeout (see _collect)
+        self._submitted = 0
+        self._collecting_done = False
         # Not a daemon (sub-interpreters allow none): the exit hook closes its channel, it ends.
         self._collector = threading.Thread(target=self._collect, name="interpchan-pool")
         self._collected = threading.Event()  # the collector is done: every worker has ended
@@ -186,35 +279,114 @@ class Pool(Executor):
         except BaseException as exc:
             detail = str(exc)
         try:
-            self._results_tx.send(("exit", wid, None, detail))
+            self._results_tx.send(("exit", wid, detail))
         except ChannelClosed:
             pass  # the pool is finished, or this interpreter is exiting
 
     # -- the collector thread: outcomes, worker ends ------------------------------------------
 
     def _collect(self) -> None:
+        """Receives outcomes while something may come and no caller of result() receives them.
+
+        Parked, it also wakes every ``_SAFETY_NET`` seconds while tasks were submitted since its
+        last look, and receives if a task is out with nobody receiving: a future waited on in a
+        way the pool does not see still resolves, a little later. After a quiet period it parks
+        until woken (an idle pool costs nothing)."""
         try:
+            timed_out = False
+            seen = -1
             while True:
-                try:
-                    message = self._results_rx.recv()
-                except ChannelClosed:
-                    return
-                if not self._handle(message):
-                    return
+                with self._lock:
+                    self._wake.clear()
+                    if self._collecting_done:
+                        return
+                    receive = self._receiver is None and (
+                        self._expecting() or (timed_out and self._tasks_out())
+                    )
+                    self._collector_parked = not receive
+                    if receive:
+                        self._receiver = self._collector
+                    else:
+                        busy = self._submitted != seen or self._tasks_out()
+                        seen = self._submitted
+                        self._collector_idle = not busy  # parked for good: submit wakes it
+                if receive:
+                    timed_out = False
+                    if not self._receive_one(self._collector):
+                        return
+                else:
+                    timed_out = not self._wake.wait(_SAFETY_NET if busy else None)
         finally:
             try:
                 self._finish()
             finally:
                 self._collected.set()
 
-    def _handle(self, message: tuple[str, int, int | None, Any]) -> bool:
+    def _tasks_out(self) -> bool:
+        """Whether a task was sent to a worker and its outcome not handled yet (lock held)."""
+        return any(slot.assigned for slot in self._slots.values())
+
+    def _expecting(self) -> bool:
+        """Whether the collector must receive (lock held): tasks wait to be sent, workers start
+        or end, or a task's future is waited on other than by result() (callbacks, wait())."""
+        if self._shutdown or self._pending:
+            return True
+        for slot in self._slots.values():  # a plain loop: this runs after every result
+            if not slot.ready or slot.retiring or slot.task_tx.closed:
+                return True
+            for task in slot.assigned:
+                if task.future.watched:  # type: ignore[attr-defined]
+                    return True
+        return False
+
+    def _receive_one(self, me: object) -> bool:
+        """Receives and handles one message as the receiver ``me``; False once no more will be
+        received (the channel closed, or the pool is finished)."""
+        started = [True]
+        try:
+            try:
+                message = self._results_rx.recv()
+            except ChannelClosed:
+                with self._lock:
+                    self._collecting_done = True
+                return False
+            started[0] = False
+            return self._handle(message, started)
+        finally:
+            if not started[0]:  # interrupted (Ctrl-C) between receiving and handling: handle it
+                self._handle(message, started)
+            with self._lock:
+                self._receiver = None
+                if self._collector_parked and (self._collecting_done or self._expecting()):
+                    self._wake.set()
+
+    def _lead(self, future: Future[Any]) -> None:
+        """A caller waits for ``future``: it receives outcomes itself while nobody else does."""
+        me = future  # who receives: any object that is this caller's alone
+        while True:
+            with self._lock:
+                if future._state in _DONE or self._receiver is not None or self._collecting_done:
+                    return
+                self._receiver = me
+            if not self._receive_one(me):
+                return
+
+    def _handle(self, message: tuple[str, int, Any], started: list[bool]) -> bool:
         """Handles one message; False once the pool is shut down and every worker has ended."""
-        kind, wid, _tid, payload = message
+        started[0] = True
+        kind, wid, payload = message
         failed: list[tuple[_Task, BaseException]] = []
         done: _Task | None = None
         with self._lock:
             slot = self._slots.get(wid)
-            if kind == "exit":
+            if kind in _OUTCOMES and slot is not None:  # the common case first
+                if slot.assigned:
+                    done = slot.assigned.popleft()
+                    if not slot.assigned and not self._has_room(slot):
+                        # Its last task is done: its successor starts now, while it ends.
+                        slot.retiring = True
+                        self._replace()
+            elif kind == "exit":
                 failed = self._worker_gone(wid, str(payload))
             elif slot is None:
                 pass  # a worker the pool already gave up on (broken pool)
@@ -223,16 +395,16 @@ class Pool(Executor):
                 self._start_failures = 0
             elif kind in ("init", "guard"):
                 failed = self._break(self._broken_error(kind, payload))
-            elif slot.assigned:
-                done = slot.assigned.popleft()
-                if not self._has_room(slot) and not slot.assigned:
-                    # Its last task is done: its successor starts now, while it ends.
-                    slot.retiring = True
-                    self._replace()
-            self._dispatch()
+            if self._pending or self._shutdown:
+                self._dispatch()
             finished = self._shutdown and not self._slots
+            if finished:
+                self._collecting_done = True
         if done is not None:
-            self._resolve(done, kind, payload)
+            if kind == "ok":
+                _set_result(done.future, payload)
+            else:
+                self._resolve(done, kind, payload)
         for task, exc in failed:
             _set_exception(task.future, exc)
         return not finished
@@ -297,8 +469,10 @@ class Pool(Executor):
         """Sends waiting tasks to workers with room (lock held); retires idle ones at shutdown."""
         pending = self._pending
         while pending:
-            # The worker with the fewest tasks sent ahead: idle workers first, then prefetch.
-            slot = min(self._slots.values(), key=_load, default=None)
+            slot = self._idle_slot()
+            if slot is None:
+                # The worker with the fewest tasks sent ahead: idle workers first, then prefetch.
+                slot = min(self._slots.values(), key=_load, default=None)
             if slot is None or _load(slot) >= _PREFETCH or not self._has_room(slot):
                 break
             task = pending.popleft()
@@ -307,7 +481,7 @@ class Pool(Executor):
                     continue  # cancelled while it waited
                 task.running = True
             try:
-                slot.task_tx.send_nowait((task.tid, task.fn, task.args, task.kwargs))
+                _send_task(slot, task)
             except ChannelClosed:
                 # The worker is dying (its "exit" is on its way): the task waits for another.
                 slot.task_tx.close()
@@ -322,6 +496,14 @@ class Pool(Executor):
             for slot in self._slots.values():
                 if not slot.assigned:
                     slot.task_tx.close()  # the worker ends once it took what it had
+
+    def _idle_slot(self) -> _Slot | None:
+        """The first worker with no task sent to it and its task channel open, if any (the
+        common case, found without asking every worker's channel whether it is closed)."""
+        for slot in self._slots.values():
+            if not slot.assigned and not slot.task_tx.closed:
+                return slot
+        return None
 
     def _has_room(self, slot: _Slot) -> bool:
         return self._max_tasks is None or slot.sent < self._max_tasks
@@ -361,9 +543,15 @@ class Pool(Executor):
                 raise WorkerError(f"the pool is broken: {self._broken}")
             if self._shutdown:
                 raise RuntimeError("cannot schedule new futures after shutdown")
-            future: Future[Any] = Future()
+            future: Future[Any] = _PoolFuture(self)
             self._pending.append(_Task(next(self._tids), future, fn, args, kwargs))
             self._dispatch()
+            self._submitted += 1
+            if self._collector_idle:
+                self._collector_idle = False
+                self._wake.set()  # it looks again in a while (see _collect)
+            if self._collector_parked and self._receiver is None and self._pending:
+                self._wake.set()  # tasks wait for a worker: results must be received
         return future
 
     def map(
@@ -469,6 +657,7 @@ class Pool(Executor):
                 keep = [task for task in self._pending if task.running or not task.future.cancel()]
                 self._pending = collections.deque(keep)
             self._dispatch()
+        self._wake.set()
         if wait and threading.current_thread() is not self._collector:
             # Events, not Thread.join, so that one Ctrl-C interrupts the wait (see Worker._wait).
             _spawn._wait_event(self._collected)
@@ -512,16 +701,35 @@ def _wait(future: Future[Any], deadline: float | None) -> Any:
     return future.result(max(0.0, deadline - time.monotonic()))
 
 
+class _Chained(itertools.chain):  # type: ignore[type-arg]
+    """The items of the lists a generator yields, taken at C speed (a generator that yields
+    each item costs more than the task's own call), with the generator's ``close``."""
+
+    _lists: Any
+
+    def close(self) -> None:
+        self._lists.close()
+
+
+def _chained(lists: Any) -> Iterator[Any]:
+    chained = _Chained.from_iterable(lists)
+    chained._lists = lists
+    return chained
+
+
 def _ordered(futures: list[Future[Any]], deadline: float | None, chunked: bool) -> Iterator[Any]:
+    results = _ordered_results(futures, deadline)
+    return _chained(results) if chunked else results
+
+
+def _ordered_results(futures: list[Future[Any]], deadline: float | None) -> Iterator[Any]:
+    """The futures' results in order; those not reached are cancelled when it is closed."""
     futures.reverse()
     try:
         while futures:
             result = _wait(futures[-1], deadline)
             futures.pop()
-            if chunked:
-                yield from result
-            else:
-                yield result
+            yield result
     finally:
         for future in futures:
             future.cancel()

@@ -1,7 +1,11 @@
 """The sub-interpreter side of Pool: run the tasks of this worker's channel, send outcomes back.
 
+Tasks arrive as ``(key, function, args, kwargs)``. ``key`` is None for a function sent as it is;
+otherwise the function is kept here under that key: it comes once as its pickle (bytes), later
+tasks send None in its place. Key 0 starts the cache afresh (the pool's side of it filled up).
+
 Outcome messages, in the order of the tasks (the pool relies on it):
-``(kind, worker id, task id, payload)`` with kind ``"ready"`` (initializer done), ``"init"``
+``(kind, worker id, payload)`` with kind ``"ready"`` (initializer done), ``"init"``
 (initializer raised), ``"ok"`` (the value), ``"okp"`` (the value pickled here),
 ``"err"`` (an error payload, see :func:`error_payload`) or ``"guard"`` (the parent's script
 has no ``__main__`` guard).
@@ -13,7 +17,7 @@ import collections.abc
 import pickle
 from collections.abc import Callable
 
-from ._interpchan import Buffer, ChannelClosed, Receiver, Sender
+from ._interpchan import Buffer, ChannelClosed, ChannelError, Receiver, Sender
 from ._worker import describe, guard_error_in
 
 TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
@@ -23,6 +27,10 @@ if TYPE_CHECKING:
 _ATOMS = frozenset(
     {type(None), bool, int, float, complex, str, bytes, bytearray, memoryview}
     | {Buffer, Sender, Receiver}
+)
+_NOT_REBUILT = (
+    "a received item could not be rebuilt in this interpreter (it was taken off the channel); "
+    "see the cause"
 )
 _CONTAINERS = frozenset({list, tuple, set, frozenset})
 
@@ -70,17 +78,51 @@ def run_chunk1(fn: Callable[..., Any], chunk: list[Any]) -> list[Any]:
     return [fn(item) for item in chunk]
 
 
-def _outcome(wid: int, tid: int, fn: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
+class _Unloadable:
+    """A cached function whose pickle did not load here: each task calling it fails so."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _function(cache: dict[int, Any], key: int | None, fn: Any) -> Any:
+    """The task's function: as sent, loaded from its pickle (and kept), or the one kept."""
+    if key is None:
+        return fn
+    if fn is None:
+        return cache[key]
+    if key == 0:
+        cache.clear()
+    try:
+        fn = pickle.loads(fn)
+    except Exception as exc:
+        # As if the task itself could not be received (its function travels apart).
+        error = ChannelError(_NOT_REBUILT)
+        error.__cause__ = exc
+        fn = _Unloadable(error)
+    cache[key] = fn
+    return fn
+
+
+def _failure(wid: int, exc: BaseException) -> tuple[Any, ...]:
+    return ("guard" if guard_error_in(exc) else "err", wid, error_payload(exc))
+
+
+def _outcome(wid: int, fn: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
+    if type(fn) is _Unloadable:
+        return _failure(wid, fn.exc)
     try:
         value = fn(*args, **kwargs)
     except BaseException as exc:
-        return ("err", wid, tid, error_payload(exc))
-    if _native(value):
-        return ("ok", wid, tid, value)
+        return ("err", wid, error_payload(exc))
+    if type(value) in _ATOMS or _native(value):
+        return ("ok", wid, value)
     try:
-        return ("okp", wid, tid, pickle.dumps(value, 5))
+        return ("okp", wid, pickle.dumps(value, 5))
     except Exception as exc:
-        return ("err", wid, tid, error_payload(TypeError(f"cannot send the result back: {exc}")))
+        return ("err", wid, error_payload(TypeError(f"cannot send the result back: {exc}")))
 
 
 def serve(
@@ -93,33 +135,37 @@ def serve(
 ) -> int:
     """A pool worker's life: initializer, then tasks until the channel closes or max_tasks."""
     done = 0
+    cache: dict[int, Any] = {}
     with task_rx, results_tx:
         if initializer is not None:
             try:
                 initializer(*initargs)
             except BaseException as exc:
                 kind = "guard" if guard_error_in(exc) else "init"
-                results_tx.send((kind, wid, None, error_payload(exc)))
+                results_tx.send((kind, wid, error_payload(exc)))
                 return done
-        results_tx.send(("ready", wid, None, None))
+        results_tx.send(("ready", wid, None))
         while max_tasks is None or done < max_tasks:
             try:
-                tid, fn, args, kwargs = task_rx.recv()
+                key, fn, args, kwargs = task_rx.recv()
             except ChannelClosed:
                 break
             except Exception as exc:  # the task could not be rebuilt here: it is the next one
-                kind = "guard" if guard_error_in(exc) else "err"
-                results_tx.send((kind, wid, None, error_payload(exc)))
+                results_tx.send(_failure(wid, exc))
                 done += 1
                 continue
-            outcome = _outcome(wid, tid, fn, args, kwargs)
+            if fn is None and key is not None:
+                fn = cache[key]  # the common case, inline: a function this worker keeps
+            else:
+                fn = _function(cache, key, fn)
+            outcome = _outcome(wid, fn, args, kwargs)
             del fn, args, kwargs
             try:
-                results_tx.send(outcome)
+                results_tx.send_nowait(outcome)  # the results channel is unbounded: never full
             except ChannelClosed:
                 break
             except Exception as exc:  # a Buffer still viewed, say
-                results_tx.send(("err", wid, tid, error_payload(exc)))
+                results_tx.send(("err", wid, error_payload(exc)))
             del outcome
             done += 1
     return done

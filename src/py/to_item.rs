@@ -226,15 +226,31 @@ impl Converter<'_> {
         while i < size(obj) {
             // SAFETY: `i` is in bounds: checked just above, and since then no other thread ran
             // (the GIL is held; on a free-threaded build `obj` is a tuple, which never
-            // changes). The item is borrowed from the container; we take our own reference.
-            let element = unsafe {
-                let borrowed = if is_tuple {
+            // changes). The item is borrowed from the container.
+            let borrowed = unsafe {
+                if is_tuple {
                     PyTuple_GetItem(obj, i)
                 } else {
                     PyList_GetItem(obj, i)
-                };
-                Owned::borrowed(borrowed)
+                }
             };
+            // SAFETY: `borrowed` is live (see above). An exact int or float converts without
+            // running any Python code, so nothing can drop it meanwhile: no reference of our
+            // own is needed (the common case of a list of numbers, taken in one step each).
+            unsafe {
+                let tp = Py_TYPE(borrowed);
+                if tp == &raw mut PyLong_Type {
+                    items.push(int(borrowed)?);
+                    i += 1;
+                    continue;
+                } else if tp == &raw mut PyFloat_Type {
+                    items.push(Item::Float(PyFloat_AsDouble(borrowed)));
+                    i += 1;
+                    continue;
+                }
+            }
+            // SAFETY: as above; we take our own reference, as converting may run Python code.
+            let element = unsafe { Owned::borrowed(borrowed) };
             // SAFETY: we hold a reference to `element`.
             items.push(unsafe { self.item(element.as_ptr())? });
             i += 1;
