@@ -712,7 +712,7 @@ class _Chained(itertools.chain):  # type: ignore[type-arg]
 
 
 def _chained(lists: Any) -> Iterator[Any]:
-    chained = _Chained.from_iterable(lists)
+    chained: Any = _Chained.from_iterable(lists)  # a _Chained (from_iterable keeps the class)
     chained._lists = lists
     return chained
 
