@@ -98,6 +98,24 @@ def async_cancel_then_receive(rx: interpchan.Receiver, ready: interpchan.Sender)
     return asyncio.run(main())
 
 
+async def feed_and_collect(
+    to_tx: interpchan.Sender, from_rx: interpchan.Receiver, n: int
+) -> list[Any]:
+    """Sends 0..n-1 on `to_tx` (then closes it) while collecting what `from_rx` yields, both
+    awaiting on the running loop: the driver of an echo worker."""
+    import asyncio
+
+    async def feed() -> None:
+        for i in range(n):
+            await to_tx.send_async(i)
+        to_tx.close()
+
+    feeder = asyncio.ensure_future(feed())
+    got = [item async for item in from_rx]
+    await feeder
+    return got
+
+
 def subinterpreter_scenario() -> str:
     """Run in a subprocess by the tests: asyncio loops in own-GIL sub-interpreters (and, on
     3.13+, in the main interpreter at the same time) exchange items through recv_async,
@@ -117,18 +135,7 @@ def subinterpreter_scenario() -> str:
     if concurrent:
         import asyncio
 
-        async def main() -> list[Any]:
-            async def feed() -> None:
-                for i in range(300):
-                    await to_tx.send_async(i)
-                to_tx.close()
-
-            feeder = asyncio.ensure_future(feed())
-            got = [item async for item in from_rx]
-            await feeder
-            return got
-
-        got = asyncio.run(main())
+        got = asyncio.run(feed_and_collect(to_tx, from_rx, 300))
     else:
         got = []
         for i in range(300):

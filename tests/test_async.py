@@ -338,18 +338,7 @@ def test_async_echo_in_a_thread() -> None:
     to_rx.close()
     from_tx.close()
 
-    async def main() -> list[Any]:
-        async def feed() -> None:
-            for i in range(500):
-                await to_tx.send_async(i)
-            to_tx.close()
-
-        feeder = asyncio.ensure_future(feed())
-        got = [item async for item in from_rx]
-        await feeder
-        return got
-
-    assert run(main) == list(range(500))
+    assert run(lambda: async_workers.feed_and_collect(to_tx, from_rx, 500)) == list(range(500))
     assert task.join() == 500
 
 
