@@ -104,6 +104,13 @@ def sum_buffer(view: memoryview) -> int:
     return sum(view.cast("B"))
 
 
+def with_a_fraction(n: int) -> list[Any]:
+    """A result that is natively sendable but for one part (the worker pickles it whole)."""
+    import fractions
+
+    return [n, {"part": fractions.Fraction(1, n)}]
+
+
 def return_lambda() -> Any:
     return lambda: None
 

@@ -229,6 +229,43 @@ def test_unpickling_failure_in_the_receiver_raises_channel_error() -> None:
     assert rx.recv() == "next"  # the channel stays usable
 
 
+class _CountsPickling:
+    pickled = 0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        _CountsPickling.pickled += 1
+        return (_CountsPickling, ())
+
+
+def test_the_pools_native_only_send_sends_nothing_that_would_be_pickled() -> None:
+    # Pool workers send results with Sender._send_native_nowait: an item with any part that
+    # would be pickled is refused (False) before any pickling code runs, with nothing queued
+    # and a Buffer inside it untouched; a native item is sent as send_nowait sends it.
+    tx, rx = interpchan.channel()
+    buf = interpchan.Buffer(16)
+    memoryview(buf)[:] = bytes(range(16))
+    refused = [1, {"b": buf}, ("deep", [_CountsPickling()])]
+    assert tx._send_native_nowait(refused) is False
+    assert (len(rx), _CountsPickling.pickled, buf.moved) == (0, 0, False)
+    assert bytes(memoryview(buf)) == bytes(range(16))
+    assert tx._send_native_nowait([1, {"b": buf}, ("deep", [2.5, None])]) is True
+    assert buf.moved
+    got = rx.recv_nowait()
+    assert (got[0], bytes(got[1]["b"]), got[2]) == (1, bytes(range(16)), ("deep", [2.5, None]))
+    with pytest.raises(TypeError):
+        tx._send_native_nowait()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        tx._send_native_nowait([threading.Lock()], 1)  # type: ignore[call-arg]
+    full_tx, full_rx = interpchan.channel(1)
+    assert full_tx._send_native_nowait("first") is True
+    with pytest.raises(interpchan.Full):
+        full_tx._send_native_nowait("second")
+    assert full_rx.recv_nowait() == "first"
+    rx.close()
+    with pytest.raises(interpchan.ChannelClosed):
+        tx._send_native_nowait(1)
+
+
 def _explode() -> None:
     raise RuntimeError("cannot rebuild")
 

@@ -44,6 +44,38 @@ def test_map_keeps_order_with_any_chunksize(pool: interpchan.Pool) -> None:
     assert list(pool.map(pool_tasks.square, [])) == []
 
 
+_ITERABLES = {
+    "list": lambda: list(range(103)),
+    "tuple": lambda: tuple(range(-20, 31)),
+    "range": lambda: range(3, 100, 7),
+    "range backwards": lambda: range(50, -1, -3),
+    "empty range": lambda: range(0),
+    "empty list": lambda: [],
+    "iterator": lambda: iter(range(40)),
+    "generator": lambda: (x * 2 for x in range(33)),
+}
+
+
+@pytest.mark.parametrize("make", _ITERABLES.values(), ids=_ITERABLES.keys())
+def test_map_and_imap_unordered_chunk_every_kind_of_iterable(pool: interpchan.Pool, make) -> None:
+    # Lists, tuples and ranges go out as slices (a range as sub-ranges, not their items); other
+    # iterables are read in chunks. Every item is mapped once, and in order by map.
+    expected = [x * x for x in make()]
+    for chunksize in (1, 4, 10, 1000):
+        assert list(pool.map(pool_tasks.square, make(), chunksize=chunksize)) == expected
+        unordered = pool.imap_unordered(pool_tasks.square, make(), chunksize=chunksize)
+        assert sorted(unordered) == sorted(expected)
+
+
+def test_a_result_with_a_part_that_is_pickled_comes_back_whole(pool: interpchan.Pool) -> None:
+    import fractions
+
+    got = pool.submit(pool_tasks.with_a_fraction, 3).result(TIMEOUT)
+    assert got == [3, {"part": fractions.Fraction(1, 3)}]
+    chunked = list(pool.map(pool_tasks.with_a_fraction, [4, 5, 6], chunksize=2))
+    assert chunked == [[n, {"part": fractions.Fraction(1, n)}] for n in (4, 5, 6)]
+
+
 def test_map_raises_the_first_error_in_order(pool: interpchan.Pool) -> None:
     results = pool.map(operator.truediv, [1, 2, 3], [1, 0, 1], chunksize=1)
     assert next(results) == 1.0

@@ -62,6 +62,7 @@ class _Slot:
 
 
 _DONE = frozenset({"CANCELLED", "CANCELLED_AND_NOTIFIED", "FINISHED"})
+_SLICEABLE = (list, tuple, range)  # map's chunks of these are slices (see _chunks)
 _OUTCOMES = frozenset({"ok", "okp", "err"})  # a task's outcome (kinds in _pool_worker)
 
 
@@ -575,13 +576,13 @@ class Pool(Executor):
             _positive("buffersize", buffersize)
         deadline = None if timeout is None else time.monotonic() + timeout
         if len(iterables) == 1:
-            calls: Iterator[Any] = iter(iterables[0])
+            calls: Iterable[Any] = iterables[0]
             runner = _pool_worker.run_chunk1
         else:
             calls = zip(*iterables, strict=False)
             runner = _pool_worker.run_chunk
         if buffersize is not None:
-            return self._map_buffered(fn, calls, chunksize, runner, buffersize, deadline)
+            return self._map_buffered(fn, iter(calls), chunksize, runner, buffersize, deadline)
         futures = self._submit_chunks(fn, calls, chunksize, runner)
         return _ordered(futures, deadline, chunksize > 1)
 
@@ -628,13 +629,13 @@ class Pool(Executor):
     ) -> Iterator[Any]:
         """``fn(item)`` for each item in workers; results in the order they finish."""
         _positive("chunksize", chunksize)
-        futures = self._submit_chunks(fn, iter(iterable), chunksize, _pool_worker.run_chunk1)
+        futures = self._submit_chunks(fn, iterable, chunksize, _pool_worker.run_chunk1)
         return _unordered(futures, chunksize > 1)
 
     def _submit_chunks(
         self,
         fn: Callable[..., Any],
-        calls: Iterator[Any],
+        calls: Iterable[Any],
         chunksize: int,
         runner: Callable[..., list[Any]],
     ) -> list[Future[Any]]:
@@ -643,10 +644,7 @@ class Pool(Executor):
             if runner is _pool_worker.run_chunk:
                 return [self.submit(fn, *args) for args in calls]
             return [self.submit(fn, item) for item in calls]
-        futures = []
-        while chunk := list(itertools.islice(calls, chunksize)):
-            futures.append(self.submit(runner, fn, chunk))
-        return futures
+        return [self.submit(runner, fn, chunk) for chunk in _chunks(calls, chunksize)]
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No more submits; the workers finish what was submitted (or, with ``cancel_futures``,
@@ -679,6 +677,17 @@ class Pool(Executor):
         collector, which closes the task channels, and the workers end."""
         self.shutdown(wait=False, cancel_futures=True)
         self._results_rx.close()
+
+
+def _chunks(calls: Iterable[Any], chunksize: int) -> Iterator[Any]:
+    """``calls`` in chunks of ``chunksize``: slices of a list or tuple (taken at C speed), and
+    of a range (a sub-range travels as its three numbers, not as its items); lists of the
+    items of any other iterable."""
+    if type(calls) in _SLICEABLE:
+        sliceable: Any = calls
+        return (sliceable[i : i + chunksize] for i in range(0, len(sliceable), chunksize))
+    items = iter(calls)
+    return iter(lambda: list(itertools.islice(items, chunksize)), [])
 
 
 def _set_result(future: Future[Any], value: Any) -> None:

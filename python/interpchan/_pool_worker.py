@@ -13,48 +13,24 @@ has no ``__main__`` guard).
 
 from __future__ import annotations
 
-import collections.abc
 import pickle
 from collections.abc import Callable
 
-from ._interpchan import Buffer, ChannelClosed, ChannelError, Receiver, Sender
+from ._interpchan import ChannelClosed, ChannelError, Receiver, Sender
 from ._worker import describe, guard_error_in
 
 TYPE_CHECKING = False  # typing is not imported at run time: every worker imports this module
 if TYPE_CHECKING:
     from typing import Any
 
-_ATOMS = frozenset(
-    {type(None), bool, int, float, complex, str, bytes, bytearray, memoryview}
-    | {Buffer, Sender, Receiver}
-)
 _NOT_REBUILT = (
     "a received item could not be rebuilt in this interpreter (it was taken off the channel); "
     "see the cause"
 )
-_CONTAINERS = frozenset({list, tuple, set, frozenset})
-
 _PICKLE_NOTE = """pickle.dumps gets its protocol positionally: on CPython 3.12.1, the first call of
 pickle.dumps with a keyword argument made in a sub-interpreter corrupts memory (the process
 aborts at exit: "free(): invalid pointer"), as its argument parser's cached keyword names belong
 to that interpreter."""
-
-
-def _native(value: Any, depth: int = 0) -> bool:
-    """True if ``value`` converts natively (no pickling), so the pool can always rebuild it."""
-    kind = type(value)
-    if kind in _ATOMS:
-        return True
-    if depth > 16:
-        return False
-    if kind in _CONTAINERS:
-        # The types of the items first, at C speed: a list of numbers needs no loop in Python.
-        return _ATOMS.issuperset(map(type, value)) or all(_native(v, depth + 1) for v in value)
-    if kind is dict:
-        return (
-            _ATOMS.issuperset(map(type, value)) and _ATOMS.issuperset(map(type, value.values()))
-        ) or all(_native(k, depth + 1) and _native(v, depth + 1) for k, v in value.items())
-    return isinstance(value, collections.abc.Buffer)
 
 
 def error_payload(exc: BaseException) -> tuple[bytes | None, str, str]:
@@ -117,8 +93,13 @@ def _outcome(wid: int, fn: Any, args: Any, kwargs: Any) -> tuple[Any, ...]:
         value = fn(*args, **kwargs)
     except BaseException as exc:
         return ("err", wid, error_payload(exc))
-    if type(value) in _ATOMS or _native(value):
-        return ("ok", wid, value)
+    return ("ok", wid, value)
+
+
+def _pickled(outcome: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An ``"ok"`` outcome whose value is not natively sendable, pickled here (``"okp"``): so the
+    pool can tell a result it cannot rebuild (that task fails) from a broken results channel."""
+    _, wid, value = outcome
     try:
         return ("okp", wid, pickle.dumps(value, 5))
     except Exception as exc:
@@ -160,8 +141,9 @@ def serve(
                 fn = _function(cache, key, fn)
             outcome = _outcome(wid, fn, args, kwargs)
             del fn, args, kwargs
-            try:
-                results_tx.send_nowait(outcome)  # the results channel is unbounded: never full
+            try:  # the results channel is unbounded: never full
+                if not results_tx._send_native_nowait(outcome):
+                    results_tx.send_nowait(_pickled(outcome))
             except ChannelClosed:
                 break
             except Exception as exc:  # a Buffer still viewed, say

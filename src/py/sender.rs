@@ -5,7 +5,7 @@ use std::ptr;
 
 use pyo3_ffi::*;
 
-use crate::core::{Failure, SendEnd, SendFailure};
+use crate::core::{Failure, Item, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
 use super::async_methods;
@@ -17,7 +17,7 @@ use super::handles::{self, handle};
 use super::methods::{method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
 use super::reserve::memory_low;
 use super::state::State;
-use super::to_item::convert;
+use super::to_item::{convert, convert_native, MovedFrom};
 
 unsafe extern "C" fn send(
     slf: *mut PyObject,
@@ -64,6 +64,41 @@ unsafe extern "C" fn send_nowait(
     }
 }
 
+/// `Sender._send_native_nowait(obj)`: `send_nowait(obj)` if no part of `obj` would be pickled
+/// (True), else False with nothing sent. The Pool's workers send results so: a result that
+/// would be pickled is pickled by the worker itself, so that the pool can tell a result it
+/// cannot rebuild from a failure to receive.
+unsafe extern "C" fn send_native_nowait(
+    slf: *mut PyObject,
+    cls: *mut PyTypeObject,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> *mut PyObject {
+    // SAFETY: called by the interpreter on our Sender with its defining class and arguments.
+    unsafe {
+        with_type_state(cls, |state| {
+            let [obj] = parse(
+                "_send_native_nowait",
+                args,
+                nargs,
+                kwnames,
+                [Param::new(c"obj", ptr::null_mut())],
+                1,
+                1,
+            )?;
+            if memory_low() {
+                return Err(memory_error()); // as in send_item
+            }
+            let Some(converted) = convert_native(state, obj)? else {
+                return Owned::new(Py_NewRef(Py_False()));
+            };
+            send_converted(state, slf, converted, Wait::Never)?;
+            Owned::new(Py_NewRef(Py_True()))
+        })
+    }
+}
+
 /// Sends `obj`, waiting as `wait` allows (with the GIL released). On any failure nothing is
 /// enqueued and moved Buffers are given back.
 ///
@@ -75,15 +110,29 @@ unsafe fn send_item(
     obj: *mut PyObject,
     wait: Wait,
 ) -> PyResult<Owned> {
-    // SAFETY: as the caller guarantees.
-    let handle = unsafe { handle::<SendEnd>(slf) };
     if memory_low() {
         // The last allocation needed the low-memory reserve, and it cannot be taken back yet:
         // refuse before converting or queueing anything (super::reserve).
         return Err(memory_error());
     }
     // SAFETY: as the caller guarantees.
-    let (item, moved) = unsafe { convert(state, obj)? };
+    let converted = unsafe { convert(state, obj)? };
+    // SAFETY: as the caller guarantees.
+    unsafe { send_converted(state, slf, converted, wait) }
+}
+
+/// Sends an item converted by `slf`'s interpreter, as [`send_item`] does.
+///
+/// # Safety
+/// `slf` is a live Sender, `state` this interpreter's module state.
+unsafe fn send_converted(
+    state: &State,
+    slf: *mut PyObject,
+    (item, moved): (Item, MovedFrom),
+    wait: Wait,
+) -> PyResult<Owned> {
+    // SAFETY: as the caller guarantees.
+    let handle = unsafe { handle::<SendEnd>(slf) };
     if let Some(why) = super::bridge::refusal(handle.info().id, &item) {
         moved.give_back(item);
         return Err(type_error(&format!("{why}: this Sender feeds a bridge")));
@@ -111,7 +160,7 @@ unsafe fn send_item(
     Err(unsafe { raise_failure(state, Failed::Send(stop)) })
 }
 
-static mut METHODS: [PyMethodDef; 9] =
+static mut METHODS: [PyMethodDef; 10] =
     {
         let [clone, close, enter, exit, reduce] = handles::shared_methods::<SendEnd>();
         [
@@ -134,6 +183,12 @@ channel is full.",
         exit,
         reduce,
         method(c"send_async", async_methods::send_async, async_methods::SEND_ASYNC_DOC),
+        method(
+            c"_send_native_nowait",
+            send_native_nowait,
+            c"_send_native_nowait($self, obj, /)\n--\n\nsend_nowait(obj) and True if no part of \
+obj would be pickled; else False, and nothing is sent (used by Pool workers).",
+        ),
         END_METHOD,
     ]
     };

@@ -45,17 +45,49 @@ impl MovedFrom {
 /// # Safety
 /// `obj` is a live object; `state` is this interpreter's module state.
 pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, MovedFrom)> {
+    // SAFETY: as the caller guarantees.
+    let converted = unsafe { convert_as(state, obj, false)? };
+    Ok(converted.expect("a conversion that may pickle always gives an item"))
+}
+
+/// Converts `obj` as [`convert`] does, but only if no part of it would be pickled: `None`
+/// (nothing converted, no Buffer moved, no pickling code run) if some part would be.
+///
+/// # Safety
+/// As [`convert`].
+pub unsafe fn convert_native(
+    state: &State,
+    obj: *mut PyObject,
+) -> PyResult<Option<(Item, MovedFrom)>> {
+    // SAFETY: as the caller guarantees.
+    unsafe { convert_as(state, obj, true) }
+}
+
+/// [`convert`], or with `native_only` [`convert_native`].
+///
+/// # Safety
+/// As [`convert`].
+unsafe fn convert_as(
+    state: &State,
+    obj: *mut PyObject,
+    native_only: bool,
+) -> PyResult<Option<(Item, MovedFrom)>> {
     let mut converter = Converter {
         state,
         buffers: Vec::new(),
         depth: 0,
         hashed: false,
+        native_only,
+        not_native: false,
     };
     // SAFETY: as the caller guarantees.
     let item = unsafe { converter.item(obj)? };
+    if converter.not_native {
+        return Ok(None); // `item` holds placeholders; the Buffers were not taken yet
+    }
     let buffers = converter.buffers;
     if buffers.is_empty() {
-        return Ok((item, MovedFrom(buffers)));
+        return Ok(Some((item, MovedFrom(buffers))));
     }
     let mut taken = Vec::with_capacity(buffers.len());
     for obj in &buffers {
@@ -72,7 +104,7 @@ pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, Move
         }
     }
     let item = Item::WithBuffers(Box::new((item, taken.into_boxed_slice())));
-    Ok((item, MovedFrom(buffers)))
+    Ok(Some((item, MovedFrom(buffers))))
 }
 
 struct Converter<'s> {
@@ -82,6 +114,10 @@ struct Converter<'s> {
     /// True inside a set or frozenset element or a dict key: there an item must arrive
     /// hashable, which a received memoryview (writable) is not.
     hashed: bool,
+    /// Set by [`convert_native`]: a part that would be pickled is not, it sets `not_native`.
+    native_only: bool,
+    /// Some part would have been pickled (with `native_only`): the item is not sent.
+    not_native: bool,
 }
 
 impl Converter<'_> {
@@ -364,6 +400,10 @@ impl Converter<'_> {
     }
 
     unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
+        if self.native_only {
+            self.not_native = true;
+            return Ok(Item::None); // a placeholder in an item that is dropped unsent
+        }
         let (dumps, _) = self.state.pickle()?;
         // Handles and Buffers pickled on the way are recorded, for the item to carry; each
         // Buffer pickles as its index among the item's moved buffers, which come next.
