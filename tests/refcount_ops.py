@@ -123,6 +123,16 @@ def _refused_item() -> None:
         pass
 
 
+def _native_only_send() -> None:
+    """The Pool workers' send: an item with a part that would be pickled is refused (a Buffer
+    in it stays put), a native one is sent and received."""
+    tx, rx = _CHANNEL
+    buf = interpchan.Buffer(64)
+    assert tx._send_native_nowait([1, buf, {"x": Pickled(2)}]) is False
+    assert tx._send_native_nowait([1, buf, {"x": (2.5, "y")}]) is True
+    rx.recv()
+
+
 def _empty_and_closed() -> None:
     tx, rx = interpchan.channel()
     try:
@@ -175,6 +185,7 @@ def operations() -> dict[str, tuple[Callable[[], None], int]]:
     ops["select"] = (_select, 200)
     ops["pickled handle"] = (_pickled_handle, 200)
     ops["refused item"] = (_refused_item, 200)
+    ops["native-only send"] = (_native_only_send, 200)
     ops["empty, timeout, closed"] = (_empty_and_closed, 200)
     ops["spawn"] = (_spawn, 20)
     ops["spawn's steps without interpchan"] = (_spawn_without_interpchan, 20)
