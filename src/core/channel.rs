@@ -11,7 +11,6 @@ use super::item::Item;
 use super::notify::WaitList;
 use super::parcel::Parcel;
 use super::registry;
-use super::spin::WaitHistory;
 
 /// What both ends of a channel know about it.
 #[derive(Debug)]
@@ -37,8 +36,6 @@ pub struct ChannelInfo {
     pub receive_waiters: WaitList,
     /// Event loops waiting for room (or for the channel to close).
     pub send_waiters: WaitList,
-    /// How long blocking receives waited lately: how long the next one spins.
-    pub receive_waits: WaitHistory,
 }
 
 impl ChannelInfo {
@@ -323,7 +320,6 @@ pub fn try_channel(capacity: Option<usize>) -> Result<(Arc<SendEnd>, Arc<RecvEnd
         collected: AtomicBool::new(false),
         receive_waiters: WaitList::default(),
         send_waiters: WaitList::default(),
-        receive_waits: WaitHistory::default(),
     });
     let send = Arc::new(SendEnd {
         tx,

@@ -10,7 +10,7 @@ use super::collect;
 use super::fork;
 use super::item::Item;
 use super::parcel::Parcel;
-use super::spin::{spin, spin_within};
+use super::spin::spin;
 
 /// Why an operation on a handle did not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,27 +349,14 @@ impl Handle<RecvEnd> {
 
     /// Receives, blocking until an item arrives, the channel closes, the deadline passes
     /// (`None`: never) or this handle is closed. It polls for up to
-    /// [`SPIN_FOR`](super::spin::SPIN_FOR) before parking, or only briefly when the channel's
-    /// receives have lately waited long ([`WaitHistory`](super::spin::WaitHistory)).
+    /// [`SPIN_FOR`](super::spin::SPIN_FOR) before parking.
     pub fn recv_until(&self, deadline: Option<Instant>) -> Result<Item, RecvFailure> {
-        let start = Instant::now();
-        let received = self.wait_and_take(deadline);
-        self.info.receive_waits.record(start.elapsed());
-        received
-    }
-
-    /// [`recv_until`](Self::recv_until) but for counting how long it waited.
-    fn wait_and_take(&self, deadline: Option<Instant>) -> Result<Item, RecvFailure> {
         let end = self.end().ok_or(Failure::Closed)?;
         let polled = self.spins().then(|| {
-            spin_within(
-                self.info.receive_waits.spin_for(),
-                deadline,
-                || match try_take(&end) {
-                    Err(Failure::WouldBlock) => None,
-                    done => Some(done),
-                },
-            )
+            spin(deadline, || match try_take(&end) {
+                Err(Failure::WouldBlock) => None,
+                done => Some(done),
+            })
         });
         if let Some(done) = polled.flatten() {
             return done;
