@@ -5,19 +5,21 @@ use std::ptr;
 
 use pyo3_ffi::*;
 
-use crate::core::{Failure, Item, SendEnd, SendFailure};
+use crate::core::{Failure, SendEnd, SendFailure};
 
 use super::args::{self, parse, Param};
 use super::async_methods;
 use super::blocking::{wait_for, Stop, Wait};
 use super::errors::{memory_error, type_error};
 use super::failure::{raise_failure, Failed};
-use super::ffi::{Owned, PyResult};
+use super::ffi::PyResult;
 use super::handles::{self, handle};
-use super::methods::{method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT};
+use super::methods::{
+    boolean, method, none, slot, with_type_state, END_GETSET, END_METHOD, END_SLOT,
+};
 use super::reserve::memory_low;
 use super::state::State;
-use super::to_item::{convert, convert_native, MovedFrom};
+use super::to_item::{convert, Pickling};
 
 unsafe extern "C" fn send(
     slf: *mut PyObject,
@@ -35,7 +37,8 @@ unsafe extern "C" fn send(
             ];
             let [obj, timeout] = parse("send", args, nargs, kwnames, params, 1, 1)?;
             let deadline = args::deadline(timeout)?;
-            send_item(state, slf, obj, Wait::Until(deadline))
+            send_item(state, slf, obj, Wait::Until(deadline), Pickling::Allowed)?;
+            none()
         })
     }
 }
@@ -50,16 +53,9 @@ unsafe extern "C" fn send_nowait(
     // SAFETY: called by the interpreter on our Sender with its defining class and arguments.
     unsafe {
         with_type_state(cls, |state| {
-            let [obj] = parse(
-                "send_nowait",
-                args,
-                nargs,
-                kwnames,
-                [Param::new(c"obj", ptr::null_mut())],
-                1,
-                1,
-            )?;
-            send_item(state, slf, obj, Wait::Never)
+            let obj = only_obj("send_nowait", args, nargs, kwnames)?;
+            send_item(state, slf, obj, Wait::Never, Pickling::Allowed)?;
+            none()
         })
     }
 }
@@ -78,29 +74,31 @@ unsafe extern "C" fn send_native_nowait(
     // SAFETY: called by the interpreter on our Sender with its defining class and arguments.
     unsafe {
         with_type_state(cls, |state| {
-            let [obj] = parse(
-                "_send_native_nowait",
-                args,
-                nargs,
-                kwnames,
-                [Param::new(c"obj", ptr::null_mut())],
-                1,
-                1,
-            )?;
-            if memory_low() {
-                return Err(memory_error()); // as in send_item
-            }
-            let Some(converted) = convert_native(state, obj)? else {
-                return Owned::new(Py_NewRef(Py_False()));
-            };
-            send_converted(state, slf, converted, Wait::Never)?;
-            Owned::new(Py_NewRef(Py_True()))
+            let obj = only_obj("_send_native_nowait", args, nargs, kwnames)?;
+            boolean(send_item(state, slf, obj, Wait::Never, Pickling::Refused)?)
         })
     }
 }
 
+/// The argument of a method whose one parameter is the positional-only `obj`.
+///
+/// # Safety
+/// As [`parse`].
+unsafe fn only_obj(
+    fname: &str,
+    args: *const *mut PyObject,
+    nargs: Py_ssize_t,
+    kwnames: *mut PyObject,
+) -> PyResult<*mut PyObject> {
+    let params = [Param::new(c"obj", ptr::null_mut())];
+    // SAFETY: as the caller guarantees.
+    let [obj] = unsafe { parse(fname, args, nargs, kwnames, params, 1, 1)? };
+    Ok(obj)
+}
+
 /// Sends `obj`, waiting as `wait` allows (with the GIL released). On any failure nothing is
-/// enqueued and moved Buffers are given back.
+/// enqueued and moved Buffers are given back. With [`Pickling::Refused`], an `obj` some part of
+/// which would be pickled is not sent either: `Ok(false)`.
 ///
 /// # Safety
 /// `slf` is a live Sender, `obj` a live object, `state` this interpreter's module state.
@@ -109,28 +107,17 @@ unsafe fn send_item(
     slf: *mut PyObject,
     obj: *mut PyObject,
     wait: Wait,
-) -> PyResult<Owned> {
+    pickling: Pickling,
+) -> PyResult<bool> {
     if memory_low() {
         // The last allocation needed the low-memory reserve, and it cannot be taken back yet:
         // refuse before converting or queueing anything (super::reserve).
         return Err(memory_error());
     }
     // SAFETY: as the caller guarantees.
-    let converted = unsafe { convert(state, obj)? };
-    // SAFETY: as the caller guarantees.
-    unsafe { send_converted(state, slf, converted, wait) }
-}
-
-/// Sends an item converted by `slf`'s interpreter, as [`send_item`] does.
-///
-/// # Safety
-/// `slf` is a live Sender, `state` this interpreter's module state.
-unsafe fn send_converted(
-    state: &State,
-    slf: *mut PyObject,
-    (item, moved): (Item, MovedFrom),
-    wait: Wait,
-) -> PyResult<Owned> {
+    let Some((item, moved)) = (unsafe { convert(state, obj, pickling)? }) else {
+        return Ok(false);
+    };
     // SAFETY: as the caller guarantees.
     let handle = unsafe { handle::<SendEnd>(slf) };
     if let Some(why) = super::bridge::refusal(handle.info().id, &item) {
@@ -138,7 +125,7 @@ unsafe fn send_converted(
         return Err(type_error(&format!("{why}: this Sender feeds a bridge")));
     }
     let (stop, item) = match (handle.try_send(item), wait) {
-        (Ok(()), _) => return none(),
+        (Ok(()), _) => return Ok(true),
         (
             Err(SendFailure {
                 kind: Failure::WouldBlock,
@@ -150,7 +137,7 @@ unsafe fn send_converted(
                 .send_until(item, until)
                 .map_err(|failure| (failure.kind, failure.item))
         }) {
-            Ok(()) => return none(),
+            Ok(()) => return Ok(true),
             Err(stopped) => stopped,
         },
         (Err(failure), _) => (Stop::Failed(failure.kind), failure.item),

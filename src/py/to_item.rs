@@ -38,46 +38,34 @@ impl MovedFrom {
     }
 }
 
+/// Whether [`convert`] may pickle a part it cannot convert natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pickling {
+    /// Pickled (the rule for every send).
+    Allowed,
+    /// Not: the object is not converted at all (the Pool's workers' results).
+    Refused,
+}
+
 /// Converts `obj` for sending. Buffers inside it are moved only once everything else
 /// converted, so a failure leaves them untouched; the item then carries their memory beside it
-/// ([`Item::WithBuffers`]), each placeholder naming its Buffer by index.
+/// ([`Item::WithBuffers`]), each placeholder naming its Buffer by index. With
+/// [`Pickling::Refused`], `None` if some part would be pickled: nothing converted, no Buffer
+/// moved, no pickling code run. With [`Pickling::Allowed`], never `None`.
 ///
 /// # Safety
 /// `obj` is a live object; `state` is this interpreter's module state.
-pub unsafe fn convert(state: &State, obj: *mut PyObject) -> PyResult<(Item, MovedFrom)> {
-    // SAFETY: as the caller guarantees.
-    let converted = unsafe { convert_as(state, obj, false)? };
-    Ok(converted.expect("a conversion that may pickle always gives an item"))
-}
-
-/// Converts `obj` as [`convert`] does, but only if no part of it would be pickled: `None`
-/// (nothing converted, no Buffer moved, no pickling code run) if some part would be.
-///
-/// # Safety
-/// As [`convert`].
-pub unsafe fn convert_native(
+pub unsafe fn convert(
     state: &State,
     obj: *mut PyObject,
-) -> PyResult<Option<(Item, MovedFrom)>> {
-    // SAFETY: as the caller guarantees.
-    unsafe { convert_as(state, obj, true) }
-}
-
-/// [`convert`], or with `native_only` [`convert_native`].
-///
-/// # Safety
-/// As [`convert`].
-unsafe fn convert_as(
-    state: &State,
-    obj: *mut PyObject,
-    native_only: bool,
+    pickling: Pickling,
 ) -> PyResult<Option<(Item, MovedFrom)>> {
     let mut converter = Converter {
         state,
         buffers: Vec::new(),
         depth: 0,
         hashed: false,
-        native_only,
+        pickling,
         not_native: false,
     };
     // SAFETY: as the caller guarantees.
@@ -114,9 +102,9 @@ struct Converter<'s> {
     /// True inside a set or frozenset element or a dict key: there an item must arrive
     /// hashable, which a received memoryview (writable) is not.
     hashed: bool,
-    /// Set by [`convert_native`]: a part that would be pickled is not, it sets `not_native`.
-    native_only: bool,
-    /// Some part would have been pickled (with `native_only`): the item is not sent.
+    /// With [`Pickling::Refused`], a part that would be pickled is not: it sets `not_native`.
+    pickling: Pickling,
+    /// Some part would have been pickled (with [`Pickling::Refused`]): the item is not sent.
     not_native: bool,
 }
 
@@ -400,7 +388,7 @@ impl Converter<'_> {
     }
 
     unsafe fn pickled(&mut self, obj: *mut PyObject) -> PyResult<Item> {
-        if self.native_only {
+        if self.pickling == Pickling::Refused {
             self.not_native = true;
             return Ok(Item::None); // a placeholder in an item that is dropped unsent
         }
